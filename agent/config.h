@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "log.h"
+
+namespace meshd {
+
+struct HardifConfig {
+    std::string name;
+    // Validated per batman::SettingScope::Hardif; keys are setting names.
+    nlohmann::json settings = nlohmann::json::object();
+
+    bool operator==(const HardifConfig &) const = default;
+};
+
+struct Config {
+    struct Mesh {
+        std::string interface = "bat0";
+        std::string algorithm = "BATMAN_IV";
+        bool manage = true;
+        std::vector<HardifConfig> hardifs;
+        nlohmann::json settings = nlohmann::json::object();
+        std::uint32_t pollIntervalMs = 1000;
+        bool teardownOnExit = false;
+        bool operator==(const Mesh &) const = default;
+    } mesh;
+    struct Control {
+        std::string socket;
+        mode_t mode = 0660;
+        std::string group = "meshd";
+        bool groupExplicit = false;
+        std::uint32_t maxClients = 256;
+        std::uint32_t writeTimeoutMs = 5000;
+        bool operator==(const Control &) const = default;
+    } control;
+    struct Metrics {
+        bool enabled = true;
+        std::string listen = "127.0.0.1:9474";
+        bool operator==(const Metrics &) const = default;
+    } metrics;
+    struct Probes {
+        bool enabled = true;
+        std::string btf;
+        bool operator==(const Probes &) const = default;
+    } probes;
+    struct Spiffe {
+        std::string endpoint;
+        std::string trustDomain;
+        bool operator==(const Spiffe &) const = default;
+    } spiffe;
+    struct Tunnel {
+        bool enabled = false;
+        bool operator==(const Tunnel &) const = default;
+    } tunnel;
+    struct Logging {
+        LogLevel level = LogLevel::Info;
+        LogTarget target = LogTarget::Stderr;
+        bool operator==(const Logging &) const = default;
+    } log;
+
+    bool operator==(const Config &) const = default;
+};
+
+enum class ConfigErrorKind { Io, Syntax, DuplicateKey, UnknownKey, Type, Range, Value };
+const char *configErrorKindName(ConfigErrorKind kind);
+
+struct ConfigError {
+    ConfigErrorKind kind;
+    std::string path; // JSON path such as "mesh.hardifs[1]"; empty for the whole file
+    std::string message;
+
+    std::string describe() const;
+};
+
+struct ConfigResult {
+    std::optional<Config> config;
+    std::vector<ConfigError> errors;
+    bool ok() const { return config.has_value(); }
+};
+
+// Parses and validates a config document. Every error is collected;
+// `config` is set only when there are none.
+ConfigResult parseConfig(std::string_view text, const std::string &defaultSocket);
+ConfigResult loadConfigFile(const std::string &path, const std::string &defaultSocket);
+
+// The config as JSON with every default filled in (for `status` and docs).
+nlohmann::json configToJson(const Config &config);
+
+// What a reload from `from` to `to` can apply at runtime, and what only
+// takes effect after a restart. Each entry is a JSON path.
+struct ConfigDiff {
+    std::vector<std::string> applied;
+    std::vector<std::string> restartRequired;
+    bool empty() const { return applied.empty() && restartRequired.empty(); }
+};
+ConfigDiff diffConfig(const Config &from, const Config &to);
+
+// Checks shared by the config and other boundaries.
+bool isValidInterfaceName(std::string_view name);
+bool parseListenAddress(std::string_view text, std::string *host, std::uint16_t *port);
+
+} // namespace meshd

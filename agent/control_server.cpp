@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "control_server.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <variant>
+
+#include "log.h"
+#include "metrics.h"
+
+namespace meshd {
+
+namespace {
+
+std::string errnoText(int err) { return strerror(err); }
+
+int makeParentDirectory(const std::string &path)
+{
+    auto slash = path.rfind('/');
+    if (slash == 0 || slash == std::string::npos)
+        return 0;
+    std::string dir = path.substr(0, slash);
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0)
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    int err = makeParentDirectory(dir);
+    if (err < 0)
+        return err;
+    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+double unixNow()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+} // namespace
+
+ControlServer::ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics)
+    : loop_(loop), commands_(commands), metrics_(metrics)
+{
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+std::string ControlServer::start(const Options &options)
+{
+    options_ = options;
+    const std::string &path = options_.path;
+
+    if (int err = makeParentDirectory(path); err < 0)
+        return "cannot create the directory of control socket " + path + ": " + errnoText(-err);
+
+    // The lock proves that no other meshd owns the socket, so a leftover
+    // socket file can be removed without stealing a live daemon's socket.
+    lockPath_ = path + ".lock";
+    lock_.reset(open(lockPath_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_.isValid())
+        return "cannot open lock file " + lockPath_ + ": " + errnoText(errno);
+    if (flock(lock_.get(), LOCK_EX | LOCK_NB) < 0) {
+        int err = errno;
+        lock_.reset();
+        lockPath_.clear();
+        if (err == EWOULDBLOCK)
+            return "another meshd is running on control socket " + path + " (" + path +
+                   ".lock is held)";
+        return "cannot lock " + path + ".lock: " + errnoText(err);
+    }
+
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return path + " exists and is not a socket; refusing to remove it";
+        if (unlink(path.c_str()) < 0)
+            return "cannot remove stale control socket " + path + ": " + errnoText(errno);
+        LOG(Info, "control", "removed stale control socket %s", path.c_str());
+    }
+
+    listen_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!listen_.isValid())
+        return "cannot create control socket: " + errnoText(errno);
+    struct sockaddr_un sa = {};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sa.sun_path))
+        return "control socket path " + path + " is too long";
+    memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    // No window in which the socket is reachable with wider permissions.
+    mode_t old = umask(0177);
+    int rc = bind(listen_.get(), reinterpret_cast<sockaddr *>(&sa), sizeof(sa));
+    int bindErr = errno;
+    umask(old);
+    if (rc < 0)
+        return "cannot bind control socket " + path + ": " + errnoText(bindErr);
+    if (std::string err = applyPermissions(); !err.empty())
+        return err;
+    if (listen(listen_.get(), 128) < 0)
+        return "cannot listen on control socket " + path + ": " + errnoText(errno);
+    if (int err = loop_.addFd(listen_.get(), EPOLLIN, [this](std::uint32_t) { onAccept(); });
+        err < 0)
+        return "cannot watch control socket: " + errnoText(-err);
+    LOG(Info, "control", "listening on %s", path.c_str());
+    return {};
+}
+
+std::string ControlServer::applyPermissions()
+{
+    const std::string &path = options_.path;
+    if (chmod(path.c_str(), options_.mode) < 0)
+        return "cannot set mode of " + path + ": " + errnoText(errno);
+    if (options_.group.empty())
+        return {};
+    struct group grbuf, *gr = nullptr;
+    char buf[4096];
+    getgrnam_r(options_.group.c_str(), &grbuf, buf, sizeof(buf), &gr);
+    if (!gr) {
+        if (options_.groupRequired)
+            LOG(Warning, "control", "group \"%s\" does not exist; %s keeps its current group",
+                options_.group.c_str(), path.c_str());
+        return {};
+    }
+    if (chown(path.c_str(), static_cast<uid_t>(-1), gr->gr_gid) < 0)
+        return "cannot give " + path + " to group " + options_.group + ": " + errnoText(errno);
+    return {};
+}
+
+std::string ControlServer::reconfigure(const Options &options)
+{
+    std::string path = options_.path;
+    options_ = options;
+    options_.path = path; // moving the socket needs a restart
+    return listen_.isValid() ? applyPermissions() : std::string();
+}
+
+void ControlServer::stop()
+{
+    while (!clients_.empty())
+        drop(clients_.begin()->first, nullptr);
+    if (listen_.isValid()) {
+        loop_.removeFd(listen_.get());
+        listen_.reset();
+        unlink(options_.path.c_str());
+    }
+    if (lock_.isValid()) {
+        unlink(lockPath_.c_str());
+        lock_.reset();
+    }
+}
+
+void ControlServer::pauseAccepting()
+{
+    // Out of fds: stop polling the listener briefly instead of spinning.
+    acceptPaused_ = true;
+    loop_.modifyFd(listen_.get(), 0);
+    loop_.addTimer(std::chrono::milliseconds(200), [this] {
+        acceptPaused_ = false;
+        if (listen_.isValid())
+            loop_.modifyFd(listen_.get(), EPOLLIN);
+    });
+}
+
+void ControlServer::onAccept()
+{
+    for (;;) {
+        int fd = accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                return;
+            LOG_LIMITED("control-accept", Warning, "control", "accept failed: %s",
+                        strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pauseAccepting();
+            return;
+        }
+        if (clients_.size() >= options_.maxClients) {
+            std::string line =
+                errorReply(nullptr, errc::unavailable,
+                           "too many control clients (" + std::to_string(options_.maxClients) +
+                               "); try again later");
+            (void)!send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            close(fd);
+            metrics_.controlClientsDropped.Add({{"reason", "client_limit"}}).Increment();
+            LOG_LIMITED("control-limit", Warning, "control",
+                        "refused a control client: limit of %zu reached", options_.maxClients);
+            continue;
+        }
+        auto c = std::make_unique<Client>();
+        c->id = nextId_++;
+        c->fd.reset(fd);
+        c->interest = EPOLLIN | EPOLLRDHUP;
+        std::uint64_t id = c->id;
+        if (loop_.addFd(fd, c->interest,
+                        [this, id](std::uint32_t events) { onClientEvent(id, events); }) < 0)
+            continue;
+        clients_[id] = std::move(c);
+        metrics_.controlClients.Set(static_cast<double>(clients_.size()));
+    }
+}
+
+void ControlServer::onClientEvent(std::uint64_t id, std::uint32_t events)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    Client &c = *it->second;
+    if (events & EPOLLERR)
+        return drop(id, nullptr);
+    if ((events & EPOLLOUT) && !flush(c))
+        return;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && !readInput(c))
+        return;
+    if (c.eof && c.out.size() == c.outOffset)
+        return drop(id, nullptr);
+    updateInterest(c);
+}
+
+bool ControlServer::readInput(Client &c)
+{
+    char buf[65536];
+    ssize_t n = recv(c.fd.get(), buf, sizeof(buf), 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return true;
+        drop(c.id, nullptr);
+        return false;
+    }
+    if (n == 0) {
+        // Half-closed: answer what was asked, then close.
+        c.eof = true;
+        return true;
+    }
+    std::vector<LineFramer::Item> items;
+    c.framer.feed(std::string_view(buf, static_cast<std::size_t>(n)), items);
+    for (auto &item : items) {
+        if (c.monitor)
+            continue; // a monitor stream takes no further requests
+        if (item.kind == LineFramer::Item::Kind::TooLong) {
+            metrics_.controlRequests.Add({{"command", "invalid"}, {"result", errc::badRequest}})
+                .Increment();
+            queue(c, errorReply(nullptr, errc::badRequest,
+                                "request line longer than " + std::to_string(maxLineBytes) +
+                                    " bytes; discarded"));
+        } else if (!handleLine(c, item.line)) {
+            return false;
+        }
+    }
+    return flush(c);
+}
+
+bool ControlServer::handleLine(Client &c, const std::string &line)
+{
+    auto parsed = parseRequest(line);
+    if (auto *err = std::get_if<ProtocolError>(&parsed)) {
+        metrics_.controlRequests.Add({{"command", "invalid"}, {"result", err->code}}).Increment();
+        queue(c, errorReply(err->id, err->code, err->message));
+        return true;
+    }
+    auto &req = std::get<Request>(parsed);
+    std::string label = commands_.contains(req.cmd) ? req.cmd : "unknown";
+    if (req.cmd == "monitor") {
+        c.monitor = true;
+        metrics_.controlRequests.Add({{"command", label}, {"result", "ok"}}).Increment();
+        queue(c, okReply(req.id, {{"monitoring", true}}));
+        return true;
+    }
+    CommandResult r = commands_.dispatch(req.cmd, req.args);
+    metrics_.controlRequests.Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
+        .Increment();
+    queue(c, r.ok ? okReply(req.id, r.result) : errorReply(req.id, r.code, r.message));
+    return true;
+}
+
+void ControlServer::queue(Client &c, std::string data)
+{
+    if (c.outOffset == c.out.size()) {
+        c.out = std::move(data);
+        c.outOffset = 0;
+    } else {
+        c.out.append(data);
+    }
+}
+
+bool ControlServer::flush(Client &c)
+{
+    bool progressed = false;
+    while (c.outOffset < c.out.size()) {
+        ssize_t n = send(c.fd.get(), c.out.data() + c.outOffset, c.out.size() - c.outOffset,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            drop(c.id, nullptr);
+            return false;
+        }
+        c.outOffset += static_cast<std::size_t>(n);
+        progressed = true;
+    }
+    if (c.outOffset == c.out.size()) {
+        c.out.clear();
+        c.outOffset = 0;
+        if (c.writeTimer) {
+            loop_.cancelTimer(c.writeTimer);
+            c.writeTimer = 0;
+        }
+        return true;
+    }
+    // Reclaim what was sent once it dominates the buffer.
+    if (c.outOffset > c.out.size() / 2) {
+        c.out.erase(0, c.outOffset);
+        c.outOffset = 0;
+    }
+    auto deadline = Clock::now() + options_.writeTimeout;
+    if (!c.writeTimer) {
+        std::uint64_t id = c.id;
+        c.writeTimer = loop_.addTimerAt(deadline, [this, id] {
+            auto it = clients_.find(id);
+            if (it == clients_.end())
+                return;
+            it->second->writeTimer = 0;
+            drop(id, "write_timeout");
+        });
+    } else if (progressed) {
+        loop_.rescheduleTimer(c.writeTimer, deadline);
+    }
+    return true;
+}
+
+void ControlServer::updateInterest(Client &c)
+{
+    std::size_t pending = c.out.size() - c.outOffset;
+    std::uint32_t want = 0;
+    if (!c.eof && pending < outputHighWater)
+        want |= EPOLLIN | EPOLLRDHUP;
+    if (pending)
+        want |= EPOLLOUT;
+    if (want != c.interest) {
+        c.interest = want;
+        loop_.modifyFd(c.fd.get(), want);
+    }
+}
+
+void ControlServer::drop(std::uint64_t id, const char *reason)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    Client &c = *it->second;
+    if (c.writeTimer)
+        loop_.cancelTimer(c.writeTimer);
+    loop_.removeFd(c.fd.get());
+    if (reason) {
+        metrics_.controlClientsDropped.Add({{"reason", reason}}).Increment();
+        LOG_LIMITED(std::string("control-drop-") + reason, Warning, "control",
+                    "dropped control client %llu: %s", static_cast<unsigned long long>(id),
+                    reason);
+    }
+    clients_.erase(it);
+    metrics_.controlClients.Set(static_cast<double>(clients_.size()));
+}
+
+void ControlServer::publish(std::string_view name, nlohmann::json fields)
+{
+    if (monitorCount() == 0)
+        return;
+    std::string line = eventLine(name, std::move(fields), unixNow());
+    std::vector<std::uint64_t> monitors;
+    for (const auto &[id, c] : clients_)
+        if (c->monitor)
+            monitors.push_back(id);
+    // flush() may drop a client, so look each one up again.
+    for (auto id : monitors) {
+        auto it = clients_.find(id);
+        if (it == clients_.end())
+            continue;
+        Client &c = *it->second;
+        if (c.out.size() - c.outOffset + line.size() > monitorOutputLimit) {
+            drop(id, "slow_monitor");
+            continue;
+        }
+        queue(c, line);
+        if (flush(c))
+            updateInterest(c);
+    }
+}
+
+std::size_t ControlServer::monitorCount() const
+{
+    std::size_t n = 0;
+    for (const auto &[id, c] : clients_)
+        n += c->monitor;
+    return n;
+}
+
+} // namespace meshd

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/types.h>
+
+#include "commands.h"
+#include "control_protocol.h"
+#include "event_loop.h"
+#include "unique_fd.h"
+
+namespace meshd {
+
+class Metrics;
+
+// The Unix control socket: newline-delimited JSON requests, pipelining,
+// and `monitor` event streams. Slow or misbehaving clients are cut off;
+// nothing a client does can block the event loop.
+class ControlServer {
+public:
+    struct Options {
+        std::string path;
+        mode_t mode = 0660;
+        std::string group;
+        bool groupRequired = false; // warn when the group does not exist
+        std::size_t maxClients = 256;
+        std::chrono::milliseconds writeTimeout{5000};
+    };
+
+    // Pending output above which a client's input is no longer read.
+    static constexpr std::size_t outputHighWater = 1024 * 1024;
+    // Pending output at which a monitor client is dropped as too slow.
+    static constexpr std::size_t monitorOutputLimit = 4 * 1024 * 1024;
+
+    ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics);
+    ~ControlServer();
+    ControlServer(const ControlServer &) = delete;
+    ControlServer &operator=(const ControlServer &) = delete;
+
+    // Takes the socket's lock file, removes a stale socket file, binds and
+    // listens. Returns an empty string or a message naming what failed.
+    std::string start(const Options &options);
+    // Closes every client, removes the socket file and releases the lock.
+    void stop();
+
+    // Applies mode, group and limits from a reloaded config.
+    std::string reconfigure(const Options &options);
+
+    // Sends an event to every monitor client.
+    void publish(std::string_view name, nlohmann::json fields = nlohmann::json::object());
+
+    std::size_t clientCount() const { return clients_.size(); }
+    std::size_t monitorCount() const;
+    const Options &options() const { return options_; }
+
+private:
+    struct Client {
+        std::uint64_t id;
+        UniqueFD fd;
+        LineFramer framer;
+        std::string out;
+        std::size_t outOffset = 0;
+        bool monitor = false;
+        bool eof = false;
+        std::uint32_t interest = 0;
+        EventLoop::TimerId writeTimer = 0;
+    };
+
+    void onAccept();
+    void onClientEvent(std::uint64_t id, std::uint32_t events);
+    // Each returns false when the client was dropped.
+    bool readInput(Client &c);
+    bool handleLine(Client &c, const std::string &line);
+    bool flush(Client &c);
+    void queue(Client &c, std::string data);
+    void updateInterest(Client &c);
+    void drop(std::uint64_t id, const char *reason);
+    std::string applyPermissions();
+    void pauseAccepting();
+
+    EventLoop &loop_;
+    const CommandRegistry &commands_;
+    Metrics &metrics_;
+    Options options_;
+    UniqueFD listen_;
+    UniqueFD lock_;
+    std::string lockPath_;
+    bool acceptPaused_ = false;
+    std::uint64_t nextId_ = 1;
+    std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
+};
+
+} // namespace meshd

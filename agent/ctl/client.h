@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace meshctl {
+
+// A blocking client of the control socket with a deadline on every step.
+class Client {
+public:
+    ~Client();
+    // Returns an empty string or why it could not connect.
+    std::string connect(const std::string &path, std::chrono::steady_clock::time_point deadline);
+    std::string send(const nlohmann::json &request, std::chrono::steady_clock::time_point deadline);
+    // Reads one line; an error message in `error` on failure or timeout.
+    std::optional<std::string> readLine(std::optional<std::chrono::steady_clock::time_point> deadline,
+                                        std::string &error);
+
+private:
+    int fd_ = -1;
+    std::string buffer_;
+};
+
+} // namespace meshctl

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "daemon.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <ctime>
+#include <signal.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "meshd_build.h"
+#include "module.h"
+
+namespace meshd {
+
+using nlohmann::json;
+
+namespace {
+
+double unixNow()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+json feature(const char *state, const std::string &reason = {})
+{
+    json f = {{"state", state}};
+    if (!reason.empty())
+        f["reason"] = reason;
+    return f;
+}
+
+const char *batmanUnavailable = "the batman-adv driver is not part of this meshd build yet";
+
+} // namespace
+
+Daemon::Daemon(DaemonOptions options, Config config)
+    : options_(std::move(options)), config_(std::move(config))
+{
+}
+
+Daemon::~Daemon() = default;
+
+void Daemon::applyLogging()
+{
+    Log::setLevel(options_.logLevelOverride.value_or(config_.log.level));
+    Log::setTarget(config_.log.target);
+}
+
+ControlServer::Options Daemon::controlOptions() const
+{
+    ControlServer::Options o;
+    o.path = config_.control.socket;
+    o.mode = config_.control.mode;
+    o.group = config_.control.group;
+    o.groupRequired = config_.control.groupExplicit;
+    o.maxClients = config_.control.maxClients;
+    o.writeTimeout = std::chrono::milliseconds(config_.control.writeTimeoutMs);
+    return o;
+}
+
+std::string Daemon::start()
+{
+    started_ = std::chrono::steady_clock::now();
+    startedUnix_ = configLoadedUnix_ = unixNow();
+    applyLogging();
+
+    if (int err = loop_.init(); err < 0)
+        return std::string("cannot create the event loop: ") + strerror(-err);
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&signals, s);
+    if (int err = loop_.watchSignals(signals, [this](int signo) { onSignal(signo); }); err < 0)
+        return std::string("cannot watch signals: ") + strerror(-err);
+
+    if (int err = notifier_.init(); err < 0)
+        LOG(Warning, "daemon", "ignoring NOTIFY_SOCKET: %s", strerror(-err));
+
+    // Bind the metrics port first: it leaves nothing behind if a later step fails.
+    if (config_.metrics.enabled) {
+        std::string err = metrics_.listen(config_.metrics.listen);
+        if (!err.empty())
+            return "metrics.listen: " + err;
+        LOG(Info, "metrics", "serving metrics on http://%s/metrics", config_.metrics.listen.c_str());
+    }
+
+    registerCommands();
+    control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
+    if (std::string err = control_->start(controlOptions()); !err.empty()) {
+        control_.reset();
+        metrics_.stopListening();
+        return "control.socket: " + err;
+    }
+
+    if (!batman::moduleVersion())
+        LOG(Warning, "mesh", "the kernel has no batman-adv module loaded; mesh features are "
+                             "unavailable");
+    scheduleWatchdog();
+    return {};
+}
+
+int Daemon::run()
+{
+    if (std::string err = start(); !err.empty()) {
+        LOG(Error, "daemon", "%s", err.c_str());
+        return 1;
+    }
+
+    LOG(Info, "daemon", "meshd %s started (pid %d)", MESHD_VERSION, getpid());
+    notifier_.send("READY=1\nSTATUS=running; control socket " + config_.control.socket);
+    if (options_.readyFd >= 0) {
+        char ok = 0;
+        (void)!write(options_.readyFd, &ok, 1);
+        close(options_.readyFd);
+        options_.readyFd = -1;
+        // Daemonised: detach from the terminal now that start-up errors are reported.
+        if (int null = open("/dev/null", O_WRONLY | O_CLOEXEC); null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
+
+    int err = loop_.run();
+
+    notifier_.send("STOPPING=1");
+    control_->publish("stopping", {{"reason", err < 0 ? "error" : "signal"}});
+    control_->stop();
+    metrics_.stopListening();
+    if (err < 0) {
+        LOG(Error, "daemon", "event loop failed: %s", strerror(-err));
+        return 1;
+    }
+    LOG(Info, "daemon", "stopped");
+    return 0;
+}
+
+void Daemon::scheduleWatchdog()
+{
+    auto interval = notifier_.watchdogInterval();
+    if (!interval)
+        return;
+    notifier_.send("WATCHDOG=1");
+    loop_.addTimer(*interval, [this] { scheduleWatchdog(); });
+}
+
+void Daemon::onSignal(int signo)
+{
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        LOG(Info, "daemon", "%s received, shutting down", strsignal(signo));
+        loop_.stop();
+        break;
+    case SIGHUP:
+        reload("SIGHUP");
+        break;
+    default:
+        break;
+    }
+}
+
+json Daemon::reload(const char *trigger)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    notifier_.send("RELOADING=1\nMONOTONIC_USEC=" +
+                   std::to_string(ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
+    LOG(Info, "config", "reloading %s (%s)", options_.configPath.c_str(), trigger);
+
+    ConfigResult r = loadConfigFile(options_.configPath, config_.control.socket);
+    json result;
+    if (!r.ok()) {
+        json errors = json::array();
+        for (const auto &e : r.errors) {
+            LOG(Error, "config", "%s: %s", options_.configPath.c_str(), e.describe().c_str());
+            errors.push_back({{"path", e.path}, {"kind", configErrorKindName(e.kind)},
+                              {"message", e.message}});
+        }
+        LOG(Error, "config", "reload failed; keeping the running configuration");
+        metrics_.configReloads.Add({{"result", "error"}}).Increment();
+        control_->publish("config_reload_failed", {{"file", options_.configPath}, {"errors", errors}});
+        notifier_.send("READY=1\nSTATUS=running; config reload failed");
+        return {{"ok", false}, {"errors", errors}};
+    }
+
+    Config next = std::move(*r.config);
+    ConfigDiff diff = diffConfig(config_, next);
+    // Settings that need a restart keep their running value until then.
+    Config applied = next;
+    applied.control.socket = config_.control.socket;
+    applied.metrics = config_.metrics;
+    applied.mesh.interface = config_.mesh.interface;
+    applied.mesh.algorithm = config_.mesh.algorithm;
+    applied.mesh.manage = config_.mesh.manage;
+    applied.probes = config_.probes;
+    applied.spiffe = config_.spiffe;
+    applied.tunnel = config_.tunnel;
+    config_ = std::move(applied);
+    configLoadedUnix_ = unixNow();
+    applyLogging();
+    if (std::string err = control_->reconfigure(controlOptions()); !err.empty())
+        LOG(Warning, "config", "control: %s", err.c_str());
+
+    for (const auto &p : diff.applied)
+        LOG(Info, "config", "applied %s", p.c_str());
+    for (const auto &p : diff.restartRequired)
+        LOG(Warning, "config", "%s changed; restart meshd for it to take effect", p.c_str());
+    if (diff.empty())
+        LOG(Info, "config", "no changes");
+    metrics_.configReloads.Add({{"result", "ok"}}).Increment();
+    result = {{"ok", true}, {"applied", diff.applied}, {"restart_required", diff.restartRequired}};
+    control_->publish("config_reloaded", {{"file", options_.configPath},
+                                          {"applied", diff.applied},
+                                          {"restart_required", diff.restartRequired}});
+    notifier_.send("READY=1\nSTATUS=running; config reloaded");
+    return result;
+}
+
+json Daemon::version() const
+{
+    auto mod = batman::moduleVersion();
+    return {{"version", MESHD_VERSION},
+            {"batman_adv_version", mod ? json(*mod) : json(nullptr)},
+            {"algorithm", config_.mesh.algorithm}};
+}
+
+json Daemon::status() const
+{
+    auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+    auto mod = batman::moduleVersion();
+
+    json mesh = {{"interface", config_.mesh.interface},
+                 {"manage", config_.mesh.manage},
+                 {"algorithm", config_.mesh.algorithm}};
+    mesh.update(feature("unavailable", mod ? std::string(batmanUnavailable)
+                                           : "the kernel has no batman-adv (modprobe batman-adv)"));
+    json hardifs = json::array();
+    for (const auto &h : config_.mesh.hardifs)
+        hardifs.push_back({{"hardif", h.name}, {"state", "unknown"}});
+
+    json probes = config_.probes.enabled
+                      ? feature("unavailable", "eBPF probes are not part of this meshd build yet")
+                      : feature("disabled");
+    json identity = config_.spiffe.trustDomain.empty()
+                        ? feature("disabled", "spiffe.trust_domain is not set")
+                        : feature("unavailable",
+                                  "the SPIFFE client is not part of this meshd build yet");
+    json tunnel = config_.tunnel.enabled
+                      ? feature("unavailable", "the tunnel is not part of this meshd build yet")
+                      : feature("disabled");
+    json metrics = {{"listen", config_.metrics.listen}};
+    metrics.update(config_.metrics.enabled ? feature("ok") : feature("disabled"));
+
+    auto longest =
+        std::chrono::duration<double, std::milli>(loop_.longestDispatch()).count();
+    return {
+        {"version", MESHD_VERSION},
+        {"pid", getpid()},
+        {"uptime_seconds", static_cast<std::int64_t>(uptime.count())},
+        {"started", static_cast<std::int64_t>(startedUnix_)},
+        {"config",
+         {{"file", options_.configPath}, {"loaded", static_cast<std::int64_t>(configLoadedUnix_)}}},
+        {"mesh", mesh},
+        {"hardifs", hardifs},
+        {"probes", probes},
+        {"identity", identity},
+        {"tunnel", tunnel},
+        {"control",
+         {{"socket", config_.control.socket},
+          {"clients", control_ ? control_->clientCount() : 0},
+          {"monitors", control_ ? control_->monitorCount() : 0},
+          {"max_clients", config_.control.maxClients}}},
+        {"metrics", metrics},
+        {"log", {{"level", logLevelName(Log::level())},
+                 {"suppressed_messages", Log::suppressedTotal()}}},
+        {"event_loop", {{"longest_iteration_ms", longest}}},
+    };
+}
+
+void Daemon::registerCommands()
+{
+    commands_.add("version", "meshd and batman-adv versions",
+                  [this](const json &) { return CommandResult::success(version()); });
+    commands_.add("status", "daemon and feature health",
+                  [this](const json &) { return CommandResult::success(status()); });
+    commands_.add("commands", "the commands this daemon knows",
+                  [this](const json &) { return CommandResult::success(commands_.describe()); });
+    commands_.add("reload", "re-read the config file (like SIGHUP)", [this](const json &) {
+        json r = reload("reload command");
+        if (!r["ok"].get<bool>()) {
+            std::string msg = "config reload failed; keeping the running configuration";
+            if (!r["errors"].empty())
+                msg += ": " + r["errors"][0]["path"].get<std::string>() + ": " +
+                       r["errors"][0]["message"].get<std::string>();
+            return CommandResult::failure(errc::invalidArgument, msg);
+        }
+        r.erase("ok");
+        return CommandResult::success(r);
+    });
+    // Handled by the control server itself; registered for `commands`.
+    commands_.add("monitor", "stream events (one JSON object per line)", [](const json &) {
+        return CommandResult::failure(errc::internal, "monitor is handled by the control server");
+    });
+
+    const struct {
+        const char *name, *summary, *reason;
+    } pending[] = {
+        {"originators", "originator table (like batctl oj)", batmanUnavailable},
+        {"neighbors", "neighbour table (like batctl nj)", batmanUnavailable},
+        {"interfaces", "hard interfaces of the mesh", batmanUnavailable},
+        {"gateways", "gateway table", batmanUnavailable},
+        {"translations", "translation tables (args.table: local or global)", batmanUnavailable},
+        {"claims", "bridge loop avoidance claims", batmanUnavailable},
+        {"backbones", "bridge loop avoidance backbone gateways", batmanUnavailable},
+        {"dat", "distributed ARP table cache", batmanUnavailable},
+        {"mesh", "mesh interface settings", batmanUnavailable},
+        {"set", "change mesh or hardif settings", batmanUnavailable},
+        {"topology", "mesh topology as nodes and links", batmanUnavailable},
+        {"tp", "throughput meter towards an originator", batmanUnavailable},
+        {"links", "per-neighbour link quality measured by the probes",
+         "eBPF probes are not part of this meshd build yet"},
+        {"probes", "loaded eBPF probes and why others are not",
+         "eBPF probes are not part of this meshd build yet"},
+        {"identity", "the node's SPIFFE identity (SVID)",
+         "the SPIFFE client is not part of this meshd build yet"},
+        {"peers", "tunnel peers", "the tunnel is not part of this meshd build yet"},
+    };
+    for (const auto &p : pending)
+        commands_.addUnavailable(p.name, p.summary, p.reason);
+}
+
+} // namespace meshd

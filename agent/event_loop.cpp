@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "event_loop.h"
+
+#include <cerrno>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include "log.h"
+
+namespace meshd {
+
+int EventLoop::init()
+{
+    epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_.isValid())
+        return -errno;
+    timerFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!timerFd_.isValid())
+        return -errno;
+    return addFd(timerFd_.get(), EPOLLIN, [this](std::uint32_t) { onTimer(); });
+}
+
+int EventLoop::addFd(int fd, std::uint32_t events, FdHandler handler)
+{
+    struct epoll_event ev = {};
+    ev.events = events;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    handlers_[fd] = std::make_shared<FdHandler>(std::move(handler));
+    return 0;
+}
+
+int EventLoop::modifyFd(int fd, std::uint32_t events)
+{
+    struct epoll_event ev = {};
+    ev.events = events;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+void EventLoop::removeFd(int fd)
+{
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    handlers_.erase(fd);
+}
+
+int EventLoop::watchSignals(const sigset_t &signals, SignalHandler handler)
+{
+    signalFd_.reset(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!signalFd_.isValid())
+        return -errno;
+    signalHandler_ = std::move(handler);
+    return addFd(signalFd_.get(), EPOLLIN, [this](std::uint32_t) { onSignal(); });
+}
+
+EventLoop::TimerId EventLoop::addTimer(Clock::duration delay, DeadlineHeap::Callback callback)
+{
+    return addTimerAt(Clock::now() + delay, std::move(callback));
+}
+
+EventLoop::TimerId EventLoop::addTimerAt(Clock::time_point deadline,
+                                         DeadlineHeap::Callback callback)
+{
+    TimerId id = timers_.add(deadline, std::move(callback));
+    armTimer();
+    return id;
+}
+
+void EventLoop::cancelTimer(TimerId id)
+{
+    if (timers_.cancel(id))
+        armTimer();
+}
+
+bool EventLoop::rescheduleTimer(TimerId id, Clock::time_point deadline)
+{
+    bool found = timers_.reschedule(id, deadline);
+    if (found)
+        armTimer();
+    return found;
+}
+
+void EventLoop::armTimer()
+{
+    struct itimerspec its = {};
+    if (auto next = timers_.earliest()) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      next->time_since_epoch())
+                      .count();
+        // 0 would disarm: a deadline at the epoch is simply "now".
+        if (ns <= 0)
+            ns = 1;
+        its.it_value.tv_sec = ns / 1000000000;
+        its.it_value.tv_nsec = ns % 1000000000;
+    }
+    // steady_clock is CLOCK_MONOTONIC on Linux, so absolute time works.
+    timerfd_settime(timerFd_.get(), TFD_TIMER_ABSTIME, &its, nullptr);
+}
+
+void EventLoop::onTimer()
+{
+    std::uint64_t expirations;
+    while (read(timerFd_.get(), &expirations, sizeof(expirations)) > 0) {
+    }
+    for (auto &callback : timers_.popExpired(Clock::now()))
+        callback();
+    armTimer();
+}
+
+void EventLoop::onSignal()
+{
+    struct signalfd_siginfo si;
+    while (read(signalFd_.get(), &si, sizeof(si)) == sizeof(si)) {
+        if (signalHandler_)
+            signalHandler_(static_cast<int>(si.ssi_signo));
+    }
+}
+
+int EventLoop::run()
+{
+    running_ = true;
+    struct epoll_event events[64];
+    while (running_) {
+        int n = epoll_wait(epoll_.get(), events, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        auto start = Clock::now();
+        for (int i = 0; i < n && running_; i++) {
+            auto it = handlers_.find(events[i].data.fd);
+            if (it == handlers_.end())
+                continue; // removed by an earlier handler in this batch
+            // Keep the handler alive even if it removes itself.
+            auto handler = it->second;
+            (*handler)(events[i].events);
+        }
+        auto took = Clock::now() - start;
+        if (took > longest_)
+            longest_ = took;
+        if (took > std::chrono::milliseconds(50))
+            LOG_LIMITED("loop-slow", Warning, "loop", "event loop iteration took %lld ms",
+                        static_cast<long long>(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+    }
+    return 0;
+}
+
+} // namespace meshd

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <signal.h>
+
+#include "deadline_heap.h"
+#include "unique_fd.h"
+
+namespace meshd {
+
+// One epoll loop: fd handlers, one timerfd armed at the earliest deadline
+// of a DeadlineHeap, and a signalfd.
+class EventLoop {
+public:
+    using FdHandler = std::function<void(std::uint32_t events)>;
+    using SignalHandler = std::function<void(int signo)>;
+    using TimerId = DeadlineHeap::TimerId;
+
+    EventLoop() = default;
+    EventLoop(const EventLoop &) = delete;
+    EventLoop &operator=(const EventLoop &) = delete;
+
+    // Returns 0 or -errno.
+    int init();
+
+    int addFd(int fd, std::uint32_t events, FdHandler handler);
+    int modifyFd(int fd, std::uint32_t events);
+    void removeFd(int fd);
+
+    // `signals` must already be blocked in every thread.
+    int watchSignals(const sigset_t &signals, SignalHandler handler);
+
+    TimerId addTimer(Clock::duration delay, DeadlineHeap::Callback callback);
+    TimerId addTimerAt(Clock::time_point deadline, DeadlineHeap::Callback callback);
+    void cancelTimer(TimerId id);
+    bool rescheduleTimer(TimerId id, Clock::time_point deadline);
+
+    // Runs until stop(). Returns 0 or -errno of a fatal epoll failure.
+    int run();
+    void stop() { running_ = false; }
+
+    // Longest time one iteration's handlers took, for self-measurement.
+    Clock::duration longestDispatch() const { return longest_; }
+
+private:
+    void armTimer();
+    void onTimer();
+    void onSignal();
+
+    UniqueFD epoll_;
+    UniqueFD timerFd_;
+    UniqueFD signalFd_;
+    SignalHandler signalHandler_;
+    DeadlineHeap timers_;
+    std::map<int, std::shared_ptr<FdHandler>> handlers_;
+    bool running_ = false;
+    Clock::duration longest_{};
+};
+
+} // namespace meshd

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <memory>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <string>
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace meshd {
+
+// The daemon's metric registry and its HTTP exposer. Metric objects are
+// the only state shared with prometheus-cpp's server threads.
+class Metrics {
+public:
+    Metrics();
+    ~Metrics();
+    Metrics(const Metrics &) = delete;
+    Metrics &operator=(const Metrics &) = delete;
+
+    // Binds the exposer; returns an empty string or what went wrong.
+    std::string listen(const std::string &address);
+    bool listening() const { return exposer_ != nullptr; }
+    void stopListening();
+
+    prometheus::Registry &registry() { return *registry_; }
+
+private:
+    std::shared_ptr<prometheus::Registry> registry_;
+    std::shared_ptr<prometheus::Collectable> process_;
+    std::unique_ptr<prometheus::Exposer> exposer_;
+
+public:
+    // Families that more than one module updates.
+    prometheus::Family<prometheus::Counter> &controlRequests;
+    prometheus::Gauge &controlClients;
+    prometheus::Family<prometheus::Counter> &controlClientsDropped;
+    prometheus::Family<prometheus::Counter> &configReloads;
+};
+
+} // namespace meshd

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace batman {
+
+// Version of the loaded batman-adv module ("2022.3"), or nothing when the
+// running kernel has no batman-adv.
+std::optional<std::string> moduleVersion(const std::string &sysfsRoot = "/sys");
+
+// Resolves the generic netlink family "batadv". Returns its id (> 0), or
+// -errno: -ENOENT when the kernel has no batman-adv.
+int resolveFamily();
+
+} // namespace batman
