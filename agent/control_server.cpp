@@ -106,7 +106,7 @@ std::string ControlServer::start(const Options &options)
         return "cannot bind control socket " + path + ": " + errnoText(bindErr);
     if (std::string err = applyPermissions(); !err.empty())
         return err;
-    if (listen(listen_.get(), 128) < 0)
+    if (listen(listen_.get(), SOMAXCONN) < 0)
         return "cannot listen on control socket " + path + ": " + errnoText(errno);
     if (int err = loop_.addFd(listen_.get(), EPOLLIN, [this](std::uint32_t) { onAccept(); });
         err < 0)
@@ -219,10 +219,48 @@ void ControlServer::onClientEvent(std::uint64_t id, std::uint32_t events)
         return drop(id, nullptr);
     if ((events & EPOLLOUT) && !flush(c))
         return;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && !readInput(c))
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && c.pending.empty() &&
+        !readInput(c))
         return;
-    if (c.eof && c.out.size() == c.outOffset)
+    serve(id);
+}
+
+void ControlServer::serve(std::uint64_t id)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    Client &c = *it->second;
+    // A bounded number of requests per turn, and none while the client is
+    // not reading its replies, so one client cannot hold up the loop.
+    int budget = requestsPerTurn;
+    while (!c.pending.empty() && budget-- > 0 && c.out.size() - c.outOffset < outputHighWater) {
+        LineFramer::Item item = std::move(c.pending.front());
+        c.pending.pop_front();
+        if (c.monitor)
+            continue; // a monitor stream takes no further requests
+        if (item.kind == LineFramer::Item::Kind::TooLong) {
+            metrics_.controlRequests.Add({{"command", "invalid"}, {"result", errc::badRequest}})
+                .Increment();
+            queue(c, errorReply(nullptr, errc::badRequest,
+                                "request line longer than " + std::to_string(maxLineBytes) +
+                                    " bytes; discarded"));
+        } else {
+            handleLine(c, item.line);
+        }
+    }
+    if (!flush(c))
+        return;
+    if (c.eof && c.pending.empty() && c.out.size() == c.outOffset)
         return drop(id, nullptr);
+    if (!c.pending.empty() && c.out.size() - c.outOffset < outputHighWater && !c.resumeTimer)
+        c.resumeTimer = loop_.addTimer(Clock::duration::zero(), [this, id] {
+            auto found = clients_.find(id);
+            if (found == clients_.end())
+                return;
+            found->second->resumeTimer = 0;
+            serve(id);
+        });
     updateInterest(c);
 }
 
@@ -243,29 +281,18 @@ bool ControlServer::readInput(Client &c)
     }
     std::vector<LineFramer::Item> items;
     c.framer.feed(std::string_view(buf, static_cast<std::size_t>(n)), items);
-    for (auto &item : items) {
-        if (c.monitor)
-            continue; // a monitor stream takes no further requests
-        if (item.kind == LineFramer::Item::Kind::TooLong) {
-            metrics_.controlRequests.Add({{"command", "invalid"}, {"result", errc::badRequest}})
-                .Increment();
-            queue(c, errorReply(nullptr, errc::badRequest,
-                                "request line longer than " + std::to_string(maxLineBytes) +
-                                    " bytes; discarded"));
-        } else if (!handleLine(c, item.line)) {
-            return false;
-        }
-    }
-    return flush(c);
+    for (auto &item : items)
+        c.pending.push_back(std::move(item));
+    return true;
 }
 
-bool ControlServer::handleLine(Client &c, const std::string &line)
+void ControlServer::handleLine(Client &c, const std::string &line)
 {
     auto parsed = parseRequest(line);
     if (auto *err = std::get_if<ProtocolError>(&parsed)) {
         metrics_.controlRequests.Add({{"command", "invalid"}, {"result", err->code}}).Increment();
         queue(c, errorReply(err->id, err->code, err->message));
-        return true;
+        return;
     }
     auto &req = std::get<Request>(parsed);
     std::string label = commands_.contains(req.cmd) ? req.cmd : "unknown";
@@ -273,13 +300,12 @@ bool ControlServer::handleLine(Client &c, const std::string &line)
         c.monitor = true;
         metrics_.controlRequests.Add({{"command", label}, {"result", "ok"}}).Increment();
         queue(c, okReply(req.id, {{"monitoring", true}}));
-        return true;
+        return;
     }
     CommandResult r = commands_.dispatch(req.cmd, req.args);
     metrics_.controlRequests.Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
         .Increment();
     queue(c, r.ok ? okReply(req.id, r.result) : errorReply(req.id, r.code, r.message));
-    return true;
 }
 
 void ControlServer::queue(Client &c, std::string data)
@@ -341,7 +367,7 @@ void ControlServer::updateInterest(Client &c)
 {
     std::size_t pending = c.out.size() - c.outOffset;
     std::uint32_t want = 0;
-    if (!c.eof && pending < outputHighWater)
+    if (!c.eof && c.pending.empty() && pending < outputHighWater)
         want |= EPOLLIN | EPOLLRDHUP;
     if (pending)
         want |= EPOLLOUT;
@@ -359,6 +385,8 @@ void ControlServer::drop(std::uint64_t id, const char *reason)
     Client &c = *it->second;
     if (c.writeTimer)
         loop_.cancelTimer(c.writeTimer);
+    if (c.resumeTimer)
+        loop_.cancelTimer(c.resumeTimer);
     loop_.removeFd(c.fd.get());
     if (reason) {
         metrics_.controlClientsDropped.Add({{"reason", reason}}).Increment();

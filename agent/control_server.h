@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,8 @@ public:
     static constexpr std::size_t outputHighWater = 1024 * 1024;
     // Pending output at which a monitor client is dropped as too slow.
     static constexpr std::size_t monitorOutputLimit = 4 * 1024 * 1024;
+    // Requests answered per client before the loop serves other fds.
+    static constexpr int requestsPerTurn = 32;
 
     ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics);
     ~ControlServer();
@@ -69,13 +72,16 @@ private:
         bool eof = false;
         std::uint32_t interest = 0;
         EventLoop::TimerId writeTimer = 0;
+        EventLoop::TimerId resumeTimer = 0;
+        std::deque<LineFramer::Item> pending; // complete lines not yet answered
     };
 
     void onAccept();
     void onClientEvent(std::uint64_t id, std::uint32_t events);
     // Each returns false when the client was dropped.
     bool readInput(Client &c);
-    bool handleLine(Client &c, const std::string &line);
+    void serve(std::uint64_t id);
+    void handleLine(Client &c, const std::string &line);
     bool flush(Client &c);
     void queue(Client &c, std::string data);
     void updateInterest(Client &c);

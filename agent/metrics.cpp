@@ -1,13 +1,52 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "metrics.h"
 
+#include <arpa/inet.h>
+#include <atomic>
 #include <exception>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
 #include <prometheus/exposer.h>
 
+#include "config.h"
 #include "meshd_build.h"
 #include "process_metrics.h"
 
 namespace meshd {
+
+namespace {
+
+// Opens and closes one TCP connection to a local listener.
+void pokeListener(const std::string &host, int port)
+{
+    bool v6 = host.find(':') != std::string::npos;
+    std::string target = host;
+    if (host == "0.0.0.0")
+        target = "127.0.0.1";
+    else if (host == "::")
+        target = "::1";
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (v6) {
+        sockaddr_in6 sa = {};
+        sa.sin6_family = AF_INET6;
+        sa.sin6_port = htons(static_cast<std::uint16_t>(port));
+        inet_pton(AF_INET6, target.c_str(), &sa.sin6_addr);
+        (void)!connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa));
+    } else {
+        sockaddr_in sa = {};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<std::uint16_t>(port));
+        inet_pton(AF_INET, target.c_str(), &sa.sin_addr);
+        (void)!connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa));
+    }
+    close(fd);
+}
+
+} // namespace
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -49,12 +88,31 @@ std::string Metrics::listen(const std::string &address)
         exposer->RegisterCollectable(registry_);
         exposer->RegisterCollectable(process_);
         exposer_ = std::move(exposer);
+        parseListenAddress(address, &listenHost_, nullptr);
         return {};
     } catch (const std::exception &e) {
         return "cannot listen on " + address + " for metrics (address in use or not local?)";
     }
 }
 
-void Metrics::stopListening() { exposer_.reset(); }
+void Metrics::stopListening()
+{
+    if (!exposer_)
+        return;
+    // civetweb's master thread notices the stop flag only when its poll()
+    // returns, which takes up to 2 s; connections wake it up at once.
+    std::vector<int> ports = exposer_->GetListeningPorts();
+    std::atomic<bool> stopped{false};
+    std::thread waker([&] {
+        while (!stopped) {
+            for (int port : ports)
+                pokeListener(listenHost_, port);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    exposer_.reset();
+    stopped = true;
+    waker.join();
+}
 
 } // namespace meshd

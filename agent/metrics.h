@@ -34,6 +34,7 @@ private:
     std::shared_ptr<prometheus::Registry> registry_;
     std::shared_ptr<prometheus::Collectable> process_;
     std::unique_ptr<prometheus::Exposer> exposer_;
+    std::string listenHost_;
 
 public:
     // Families that more than one module updates.

@@ -1,1 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include <catch2/catch.hpp>
+#include <fstream>
+
+#include "config.h"
+
+using namespace meshd;
+
+namespace {
+
+const std::string sock = "/run/meshd/meshd.sock";
+
+ConfigResult parse(const std::string &text) { return parseConfig(text, sock); }
+
+// The single error of a config expected to have exactly one.
+ConfigError onlyError(const std::string &text)
+{
+    ConfigResult r = parse(text);
+    INFO(text);
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(r.errors.size() == 1);
+    return r.errors[0];
+}
+
+} // namespace
+
+TEST_CASE("empty config gives the documented defaults", "[config]")
+{
+    ConfigResult r = parse("{}");
+    REQUIRE(r.ok());
+    const Config &c = *r.config;
+    CHECK(c.mesh.interface == "bat0");
+    CHECK(c.mesh.algorithm == "BATMAN_IV");
+    CHECK(c.mesh.manage);
+    CHECK(c.mesh.hardifs.empty());
+    CHECK(c.mesh.pollIntervalMs == 1000);
+    CHECK_FALSE(c.mesh.teardownOnExit);
+    CHECK(c.control.socket == sock);
+    CHECK(c.control.mode == 0660);
+    CHECK(c.control.maxClients == 256);
+    CHECK(c.control.writeTimeoutMs == 5000);
+    CHECK(c.metrics.enabled);
+    CHECK(c.metrics.listen == "127.0.0.1:9474");
+    CHECK(c.probes.enabled);
+    CHECK_FALSE(c.tunnel.enabled);
+    CHECK(c.log.level == LogLevel::Info);
+}
+
+TEST_CASE("the contract's example config is valid", "[config]")
+{
+    ConfigResult r = parse(R"({
+      "mesh":    { "interface": "bat0", "algorithm": "BATMAN_IV", "manage": true,
+                   "hardifs": ["eth1"], "settings": { "orig_interval_ms": 1000, "hop_penalty": 30 } },
+      "control": { "socket": "/run/meshd/meshd.sock", "mode": "0660" },
+      "metrics": { "listen": "127.0.0.1:9474" },
+      "probes":  { "enabled": true },
+      "spiffe":  { "endpoint": "unix:///run/spire/agent.sock", "trust_domain": "mesh.example.org" },
+      "tunnel":  { "enabled": false }
+    })");
+    REQUIRE(r.ok());
+    CHECK(r.config->mesh.hardifs.size() == 1);
+    CHECK(r.config->mesh.hardifs[0].name == "eth1");
+    CHECK(r.config->mesh.settings["hop_penalty"] == 30);
+    CHECK(r.config->mesh.settings["orig_interval_ms"] == 1000);
+    CHECK(r.config->spiffe.trustDomain == "mesh.example.org");
+}
+
+TEST_CASE("hardifs may be objects with their own settings", "[config]")
+{
+    ConfigResult r = parse(R"({"mesh": {"algorithm": "BATMAN_V", "hardifs": [
+        "eth1", {"name": "mesh0", "settings": {"hop_penalty": 5, "elp_interval_ms": 500}}]}})");
+    REQUIRE(r.ok());
+    REQUIRE(r.config->mesh.hardifs.size() == 2);
+    CHECK(r.config->mesh.hardifs[1].name == "mesh0");
+    CHECK(r.config->mesh.hardifs[1].settings["elp_interval_ms"] == 500);
+}
+
+TEST_CASE("syntax errors name line and column", "[config]")
+{
+    ConfigError e = onlyError("{\n  \"mesh\": {\n    \"manage\": tru\n  }\n}");
+    CHECK(e.kind == ConfigErrorKind::Syntax);
+    CHECK_THAT(e.message, Catch::Contains("line 3"));
+    CHECK(onlyError("").kind == ConfigErrorKind::Syntax);
+    CHECK(onlyError("{\"mesh\": {}} trailing").kind == ConfigErrorKind::Syntax);
+}
+
+TEST_CASE("unknown keys are errors naming their path", "[config]")
+{
+    ConfigError e = onlyError(R"({"mesh": {"settings": {"hop_penaltyy": 3}}})");
+    CHECK(e.kind == ConfigErrorKind::UnknownKey);
+    CHECK(e.path == "mesh.settings.hop_penaltyy");
+    CHECK_THAT(e.message, Catch::Contains("hop_penalty"));
+
+    CHECK(onlyError(R"({"meshh": {}})").path == "meshh");
+    CHECK(onlyError(R"({"control": {"sockett": "/x"}})").path == "control.sockett");
+    CHECK(onlyError(R"({"mesh": {"hardifs": [{"name": "eth0", "mtu": 1500}]}})").path ==
+          "mesh.hardifs[0].mtu");
+    // A mesh-only setting is unknown on a hardif.
+    CHECK(onlyError(R"({"mesh": {"hardifs": [{"name": "eth0", "settings": {"gw_mode": "off"}}]}})")
+              .path == "mesh.hardifs[0].settings.gw_mode");
+}
+
+TEST_CASE("duplicate keys are errors", "[config]")
+{
+    ConfigError e = onlyError(R"({"mesh": {"manage": true, "manage": false}})");
+    CHECK(e.kind == ConfigErrorKind::DuplicateKey);
+    CHECK(e.path == "mesh.manage");
+    ConfigError a = onlyError(R"({"mesh": {"hardifs": [{"name": "a", "name": "b"}]}})");
+    CHECK(a.path == "mesh.hardifs[0].name");
+    // Equal keys in different objects are fine.
+    CHECK(parse(R"({"metrics": {"enabled": true}, "probes": {"enabled": true}})").ok());
+}
+
+TEST_CASE("wrong types are errors naming path and types", "[config]")
+{
+    ConfigError e = onlyError(R"({"mesh": {"manage": "yes"}})");
+    CHECK(e.kind == ConfigErrorKind::Type);
+    CHECK(e.path == "mesh.manage");
+    CHECK_THAT(e.message, Catch::Contains("boolean") && Catch::Contains("string"));
+
+    CHECK(onlyError(R"({"mesh": 3})").path == "mesh");
+    CHECK(onlyError(R"({"mesh": {"hardifs": "eth0"}})").path == "mesh.hardifs");
+    CHECK(onlyError(R"({"mesh": {"hardifs": [3]}})").path == "mesh.hardifs[0]");
+    CHECK(onlyError(R"({"mesh": {"settings": {"hop_penalty": "30"}}})").kind ==
+          ConfigErrorKind::Type);
+    CHECK(onlyError(R"({"mesh": {"settings": {"hop_penalty": 3.5}}})").kind ==
+          ConfigErrorKind::Type);
+    CHECK(onlyError(R"({"control": {"mode": 660}})").path == "control.mode");
+    CHECK(onlyError("[]").kind == ConfigErrorKind::Type);
+}
+
+TEST_CASE("out-of-range numbers are errors", "[config]")
+{
+    ConfigError e = onlyError(R"({"mesh": {"settings": {"hop_penalty": 256}}})");
+    CHECK(e.kind == ConfigErrorKind::Range);
+    CHECK(e.path == "mesh.settings.hop_penalty");
+    CHECK_THAT(e.message, Catch::Contains("0..255"));
+    CHECK(onlyError(R"({"mesh": {"settings": {"hop_penalty": -1}}})").kind ==
+          ConfigErrorKind::Range);
+    CHECK(onlyError(R"({"mesh": {"settings": {"orig_interval_ms": 39}}})").kind ==
+          ConfigErrorKind::Range);
+    CHECK(onlyError(R"({"mesh": {"poll_interval_ms": 0}})").kind == ConfigErrorKind::Range);
+    CHECK(onlyError(R"({"control": {"max_clients": 0}})").kind == ConfigErrorKind::Range);
+    CHECK(onlyError(R"({"control": {"max_clients": 99999999999999999999}})").kind !=
+          ConfigErrorKind::Syntax);
+}
+
+TEST_CASE("invalid values are errors", "[config]")
+{
+    auto value = [](const std::string &text, const std::string &path) {
+        ConfigError e = onlyError(text);
+        CHECK(e.kind == ConfigErrorKind::Value);
+        CHECK(e.path == path);
+    };
+    value(R"({"mesh": {"algorithm": "BATMAN_VI"}})", "mesh.algorithm");
+    value(R"({"mesh": {"interface": "a/b"}})", "mesh.interface");
+    value(R"({"mesh": {"interface": "sixteen_chars_xx"}})", "mesh.interface");
+    value(R"({"mesh": {"hardifs": ["eth0", "eth0"]}})", "mesh.hardifs[1]");
+    value(R"({"mesh": {"hardifs": ["bat0"]}})", "mesh.hardifs[0]");
+    value(R"({"mesh": {"hardifs": [{"settings": {}}]}})", "mesh.hardifs[0].name");
+    value(R"({"mesh": {"settings": {"gw_mode": "both"}}})", "mesh.settings.gw_mode");
+    value(R"({"control": {"socket": "relative.sock"}})", "control.socket");
+    value(R"({"control": {"socket": "/)" + std::string(120, 'x') + R"("}})", "control.socket");
+    value(R"({"control": {"mode": "0999"}})", "control.mode");
+    value(R"({"control": {"mode": "0060"}})", "control.mode");
+    value(R"({"metrics": {"listen": "localhost:9474"}})", "metrics.listen");
+    value(R"({"metrics": {"listen": "127.0.0.1:70000"}})", "metrics.listen");
+    value(R"({"metrics": {"listen": "127.0.0.1"}})", "metrics.listen");
+    value(R"({"spiffe": {"trust_domain": "Mesh.Example"}})", "spiffe.trust_domain");
+    value(R"({"spiffe": {"endpoint": "http://x"}})", "spiffe.endpoint");
+    value(R"({"spiffe": {"endpoint": "unix://relative"}})", "spiffe.endpoint");
+    value(R"({"probes": {"btf": "vmlinux"}})", "probes.btf");
+    value(R"({"log": {"level": "verbose"}})", "log.level");
+}
+
+TEST_CASE("every error is reported, not just the first", "[config]")
+{
+    ConfigResult r = parse(R"({"mesh": {"manage": 1, "interface": "x/y"}, "bogus": 1})");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.errors.size() == 3);
+}
+
+TEST_CASE("a missing file is an io error", "[config]")
+{
+    ConfigResult r = loadConfigFile("/nonexistent/meshd.json", sock);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.errors[0].kind == ConfigErrorKind::Io);
+}
+
+TEST_CASE("listen addresses", "[config]")
+{
+    std::string host;
+    std::uint16_t port = 0;
+    CHECK(parseListenAddress("127.0.0.1:9474", &host, &port));
+    CHECK(host == "127.0.0.1");
+    CHECK(port == 9474);
+    CHECK(parseListenAddress("[::1]:80", &host, &port));
+    CHECK(host == "::1");
+    CHECK_FALSE(parseListenAddress("[::1]80", nullptr, nullptr));
+    CHECK_FALSE(parseListenAddress("1.2.3.4:0", nullptr, nullptr));
+    CHECK_FALSE(parseListenAddress("1.2.3.4:+80", nullptr, nullptr));
+    CHECK_FALSE(parseListenAddress(":80", nullptr, nullptr));
+}
+
+TEST_CASE("reload diff separates live settings from restart-only ones", "[config]")
+{
+    Config a = *parse("{}").config;
+    Config b = *parse(R"({"log": {"level": "debug"}, "metrics": {"listen": "127.0.0.1:9999"},
+                         "mesh": {"settings": {"hop_penalty": 10}}})")
+                    .config;
+    ConfigDiff d = diffConfig(a, b);
+    CHECK(d.applied == std::vector<std::string>{"log.level", "mesh.settings"});
+    CHECK(d.restartRequired == std::vector<std::string>{"metrics.listen"});
+    CHECK(diffConfig(a, a).empty());
+}

@@ -1,0 +1,678 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Integration test of the real meshd binary over its real control socket.
+
+Needs no batman-adv: the daemon runs with mesh.manage false and no hardifs.
+Prints one line per check ("PASS name" / "FAIL name: why") and ends with
+"N passed, N failed". Exit status 1 if anything failed.
+
+Usage: test_daemon.py BUILD_DIR
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+MESHD = os.path.join(BUILD, "agent", "meshd")
+MESHCTL = os.path.join(BUILD, "agent", "ctl", "meshctl")
+HERE = os.path.dirname(os.path.abspath(__file__))
+BAD_CONFIGS = os.path.join(HERE, "..", "configs", "bad")
+
+passed = 0
+failed = 0
+
+
+def check(name, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {name}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {name}: {why}", flush=True)
+    return ok
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Conn:
+    """One control socket connection speaking newline-delimited JSON."""
+
+    def __init__(self, path, timeout=5.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except BlockingIOError:  # listen backlog full: the kernel says EAGAIN
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+        self.buf = b""
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b"\n")
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, cmd, args=None, rid=1):
+        req = {"id": rid, "cmd": cmd}
+        if args is not None:
+            req["args"] = args
+        self.send(req)
+        return self.line()
+
+    def close(self):
+        self.sock.close()
+
+
+PROBE_CODE = r"""
+import json, socket, sys, time, select
+path = sys.argv[1]
+worst, samples, refused, errors = 0.0, 0, 0, []
+while not select.select([sys.stdin], [], [], 0.02)[0]:
+    start = time.monotonic()
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(path)
+        s.sendall(b'{"cmd":"status"}\n')
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise EOFError("closed")
+            buf += chunk
+        s.close()
+        reply = json.loads(buf.split(b"\n")[0])
+        if not reply.get("ok"):
+            if "too many control clients" in reply.get("error", {}).get("message", ""):
+                refused += 1  # the client-cap check runs meanwhile
+                continue
+            errors.append(str(reply))
+    except Exception as e:
+        errors.append(repr(e))
+    worst = max(worst, time.monotonic() - start)
+    samples += 1
+print(json.dumps({"worst": worst, "samples": samples, "refused": refused, "errors": errors[:5]}))
+"""
+
+
+class LatencyProbe:
+    """A separate process that asks for `status` on a fresh connection every 20 ms and
+    records the worst latency (a process of its own, so the test's work cannot delay it)."""
+
+    def __init__(self, path):
+        self.proc = subprocess.Popen([sys.executable, "-c", PROBE_CODE, path],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.worst, self.samples, self.errors = 0.0, 0, []
+
+    def stop(self):
+        out, _ = self.proc.communicate("stop\n", timeout=10)
+        result = json.loads(out)
+        self.worst, self.samples, self.errors = result["worst"], result["samples"], \
+            result["errors"]
+
+
+class Daemon:
+    def __init__(self, workdir, config, env=None, foreground=True):
+        self.workdir = workdir
+        self.config_path = os.path.join(workdir, "meshd.json")
+        self.write_config(config)
+        self.socket = config["control"]["socket"]
+        self.log = open(os.path.join(workdir, "meshd.log"), "w+")
+        args = [MESHD, "--config", self.config_path]
+        if foreground:
+            args.append("--foreground")
+        full_env = dict(os.environ)
+        full_env.pop("NOTIFY_SOCKET", None)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=full_env)
+
+    def write_config(self, config):
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+
+    def wait_ready(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                c = Conn(self.socket, timeout=1)
+                c.call("version")
+                c.close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def base_config(workdir, port, **control):
+    ctl = {"socket": os.path.join(workdir, "run", "meshd.sock"), "write_timeout_ms": 1000}
+    ctl.update(control)
+    return {
+        "mesh": {"manage": False},
+        "control": ctl,
+        "metrics": {"listen": f"127.0.0.1:{port}"},
+        "log": {"level": "info"},
+    }
+
+
+def test_check_configs(workdir):
+    names = sorted(n[:-5] for n in os.listdir(BAD_CONFIGS) if n.endswith(".json"))
+    check("check: broken config set is not empty", len(names) >= 10, f"only {len(names)}")
+    for name in names:
+        path = os.path.join(BAD_CONFIGS, name + ".json")
+        with open(os.path.join(BAD_CONFIGS, name + ".expect")) as f:
+            expect = f.read().strip()
+        before = set(os.listdir(workdir))
+        r = subprocess.run([MESHD, "--check", "--config", path], capture_output=True, text=True,
+                           timeout=10, cwd=workdir)
+        after = set(os.listdir(workdir))
+        check(f"check: {name} exits 1 naming {expect}",
+              r.returncode == 1 and expect in r.stderr,
+              f"rc={r.returncode} stderr={r.stderr.strip()!r}")
+        check(f"check: {name} creates nothing", before == after, f"new: {after - before}")
+
+    missing = os.path.join(workdir, "does-not-exist.json")
+    r = subprocess.run([MESHD, "--check", "--config", missing], capture_output=True, text=True)
+    check("check: missing file exits 1 and names it", r.returncode == 1 and missing in r.stderr,
+          r.stderr)
+
+    good = os.path.join(workdir, "good.json")
+    sockdir = os.path.join(workdir, "never-created")
+    with open(good, "w") as f:
+        json.dump({"mesh": {"manage": False},
+                   "control": {"socket": os.path.join(sockdir, "s.sock")}}, f)
+    r = subprocess.run([MESHD, "--check", "--config", good], capture_output=True, text=True)
+    check("check: valid observe-mode config exits 0", r.returncode == 0, r.stderr)
+    check("check: valid config creates no socket directory", not os.path.exists(sockdir))
+
+    r = subprocess.run([MESHD, "--bogus"], capture_output=True, text=True)
+    check("meshd: unknown argument is a usage error", r.returncode == 2 and "--bogus" in r.stderr,
+          r.stderr)
+    r = subprocess.run([MESHD, "--help"], capture_output=True, text=True)
+    check("meshd: --help", r.returncode == 0 and "--check" in r.stdout, r.stdout)
+
+
+def test_requests(d):
+    c = Conn(d.socket)
+    v = c.call("version", rid="v1")
+    check("version: ok with the request id", v.get("ok") is True and v.get("id") == "v1", v)
+    res = v.get("result", {})
+    check("version: has version, batman_adv_version, algorithm",
+          {"version", "batman_adv_version", "algorithm"} <= set(res) and
+          res["algorithm"] == "BATMAN_IV", res)
+
+    s = c.call("status", rid=2)
+    res = s.get("result", {})
+    check("status: reports every feature",
+          s.get("ok") and all(k in res for k in ("mesh", "hardifs", "probes", "identity",
+                                                 "tunnel", "uptime_seconds", "control")), s)
+    check("status: mesh is observe-only and its state is explained",
+          res.get("mesh", {}).get("manage") is False and "state" in res.get("mesh", {}) and
+          res["mesh"].get("reason"), res.get("mesh"))
+
+    # Pipelining: 100 requests in one write, 100 replies in order.
+    batch = b"".join(json.dumps({"id": i, "cmd": "version" if i % 2 else "status"}).encode() +
+                     b"\n" for i in range(100))
+    c.send_raw(batch)
+    ids = [c.line().get("id") for _ in range(100)]
+    check("pipelining: 100 replies in request order", ids == list(range(100)), ids[:10])
+
+    # Malformed lines get bad_request and the connection stays usable.
+    for raw, label in ((b"{bad json\n", "invalid JSON"), (b"[1,2,3]\n", "array"),
+                       (b'{"cmd": 5}\n', "cmd not a string"), (b'{"id": 9}\n', "no cmd"),
+                       (b'{"cmd":"status","args":[]}\n', "args not an object"),
+                       (b'{"cmd":"\xff\xfe"}\n', "invalid UTF-8")):
+        c.send_raw(raw)
+        r = c.line()
+        check(f"malformed: {label} -> bad_request",
+              r.get("ok") is False and r.get("error", {}).get("code") == "bad_request", r)
+    r = c.call("version", rid="after")
+    check("malformed: connection still usable", r.get("ok") and r.get("id") == "after", r)
+
+    r = c.call("frobnicate")
+    check("unknown command -> unknown_command",
+          r.get("error", {}).get("code") == "unknown_command", r)
+    for cmd in ("originators", "neighbors", "interfaces", "gateways", "translations", "claims",
+                "backbones", "dat", "mesh", "set", "topology", "links", "probes", "identity",
+                "peers"):
+        r = c.call(cmd)
+        if not check(f"contract command {cmd} is registered (unavailable for now)",
+                     r.get("error", {}).get("code") == "unavailable", r):
+            break
+
+    # An over-long line: one bad_request, then the stream resumes.
+    c.send_raw(b'{"cmd":"version","pad":"' + b"x" * (1024 * 1024 + 100) + b'"}\n')
+    r = c.line()
+    check("over-long line -> bad_request", r.get("error", {}).get("code") == "bad_request" and
+          "longer than" in r.get("error", {}).get("message", ""), r)
+    r = c.call("version", rid="post-long")
+    check("over-long line: connection still usable", r.get("id") == "post-long" and r.get("ok"), r)
+
+    # A line of exactly the limit is accepted (and is malformed only as JSON).
+    c.send_raw(b"x" * (1024 * 1024) + b"\n")
+    r = c.line()
+    check("line at exactly 1 MiB is parsed, not rejected as too long",
+          "not valid JSON" in r.get("error", {}).get("message", ""), r)
+    c.close()
+
+    # Half-close: the reply still arrives.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(d.socket)
+    s.sendall(b'{"id":"hc","cmd":"version"}\n')
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    check("half-closed client gets its reply", b'"hc"' in data, data[:200])
+
+
+def test_meshctl(d):
+    env = dict(os.environ, MESHD_SOCKET=d.socket)
+    r = subprocess.run([MESHCTL, "status"], capture_output=True, text=True, env=env, timeout=10)
+    check("meshctl status (socket from $MESHD_SOCKET)", r.returncode == 0 and "mesh:" in r.stdout,
+          r.stdout + r.stderr)
+    r = subprocess.run([MESHCTL, "--socket", d.socket, "--json", "version"], capture_output=True,
+                       text=True, timeout=10)
+    ok = r.returncode == 0
+    try:
+        ok = ok and json.loads(r.stdout)["algorithm"] == "BATMAN_IV"
+    except (ValueError, KeyError):
+        ok = False
+    check("meshctl --json version prints the result as JSON", ok, r.stdout)
+    r = subprocess.run([MESHCTL, "--socket", d.socket, "originators"], capture_output=True,
+                       text=True, timeout=10)
+    check("meshctl: daemon error exits 1", r.returncode == 1 and "unavailable" in r.stderr,
+          r.stderr)
+    r = subprocess.run([MESHCTL, "--socket", d.socket, "nonsense"], capture_output=True, text=True)
+    check("meshctl: usage error exits 2", r.returncode == 2, r.stderr)
+    r = subprocess.run([MESHCTL, "--socket", d.socket + ".nope", "status"], capture_output=True,
+                       text=True)
+    check("meshctl: no daemon exits 3", r.returncode == 3 and "cannot connect" in r.stderr,
+          r.stderr)
+
+    # A server that accepts and never answers: meshctl times out with 3.
+    silent_path = os.path.join(d.workdir, "silent.sock")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(silent_path)
+    silent.listen(1)
+    start = time.monotonic()
+    r = subprocess.run([MESHCTL, "--socket", silent_path, "--timeout", "0.5", "status"],
+                       capture_output=True, text=True, timeout=10)
+    took = time.monotonic() - start
+    silent.close()
+    check("meshctl: --timeout gives exit 3", r.returncode == 3 and "timed out" in r.stderr and
+          took < 5, f"rc={r.returncode} took={took:.1f}s {r.stderr}")
+
+
+def test_concurrency(d):
+    conns = []
+    try:
+        for _ in range(200):
+            conns.append(Conn(d.socket))
+        for i, c in enumerate(conns):
+            c.send({"id": i, "cmd": "status"})
+        good = 0
+        for i, c in enumerate(conns):
+            r = c.line()
+            good += r.get("ok") is True and r.get("id") == i
+        check("200 concurrent clients all answered", good == 200, f"{good}/200")
+        probe = Conn(d.socket)
+        st = probe.call("status")["result"]
+        check("status counts the concurrent clients", st["control"]["clients"] >= 201,
+              st["control"])
+        probe.close()
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_non_reader(d):
+    """A client that floods requests and never reads is cut off; others are unaffected."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.socket)
+    s.setblocking(False)
+    req = b'{"cmd":"status"}\n' * 4096
+    sent = 0
+    start = time.monotonic()
+    dropped = False
+    while time.monotonic() - start < 6:
+        try:
+            sent += s.send(req)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError:
+            dropped = True
+            break
+    if not dropped:
+        # The daemon stops reading from us; find out whether it closed the connection.
+        s.setblocking(True)
+        s.settimeout(3)
+        try:
+            while s.recv(1 << 20):
+                pass
+            dropped = True
+        except OSError:
+            dropped = True
+    s.close()
+    check("non-reading client is disconnected after the write timeout", dropped,
+          f"sent {sent} bytes, still connected")
+    c = Conn(d.socket)
+    r = c.call("status")
+    c.close()
+    check("daemon answers normally after dropping the non-reader", r.get("ok") is True, r)
+    return sent
+
+
+def test_monitor_and_reload(d, port):
+    mon = Conn(d.socket)
+    first = mon.call("monitor", rid="m")
+    check("monitor: accepted", first.get("ok") is True and first.get("id") == "m", first)
+
+    cfg = base_config(d.workdir, port)
+    cfg["log"]["level"] = "debug"
+    cfg["control"]["max_clients"] = 5
+    cfg["metrics"]["listen"] = f"127.0.0.1:{port + 1}"  # restart-only
+    d.write_config(cfg)
+    d.proc.send_signal(signal.SIGHUP)
+    ev = mon.line()
+    check("SIGHUP: config_reloaded event on monitor",
+          ev.get("event") == "config_reloaded" and isinstance(ev.get("time"), (int, float)), ev)
+    check("SIGHUP: live changes applied, restart-only ones named",
+          "log.level" in ev.get("applied", []) and "control.max_clients" in ev.get("applied", [])
+          and "metrics.listen" in ev.get("restart_required", []), ev)
+
+    # max_clients 5 is live now: counting the monitor (and maybe the latency probe's
+    # connection), at most 4 more are accepted before one is refused.
+    extra, refused, r = [], False, None
+    for _ in range(6):
+        c = Conn(d.socket)
+        try:
+            c.send({"id": "cap", "cmd": "version"})
+            r = c.line()
+        except (EOFError, OSError) as e:
+            r = repr(e)
+            break
+        if isinstance(r, dict) and r.get("error", {}).get("code") == "unavailable":
+            refused = "too many" in r["error"]["message"]
+            c.close()
+            break
+        extra.append(c)
+    check("client cap: the client over the limit is refused with unavailable",
+          refused and len(extra) <= 4, f"accepted {len(extra)} more, last reply {r}")
+    for c in extra:
+        c.close()
+
+    d.write_config({"mesh": {"manage": "maybe"}})
+    d.proc.send_signal(signal.SIGHUP)
+    ev = mon.line()
+    check("SIGHUP with a broken config: config_reload_failed naming the key",
+          ev.get("event") == "config_reload_failed" and
+          any(e.get("path") == "mesh.manage" for e in ev.get("errors", [])), ev)
+    time.sleep(0.2)
+    c = Conn(d.socket)
+    st = c.call("status")
+    c.close()
+    check("broken reload keeps the running config",
+          st.get("ok") and st["result"]["log"]["level"] == "debug" and
+          st["result"]["control"]["max_clients"] == 5, st.get("result", {}).get("control"))
+
+    cfg["control"]["max_clients"] = 256
+    d.write_config(cfg)
+    c = Conn(d.socket)
+    r = c.call("reload")
+    c.close()
+    check("reload command applies and reports", r.get("ok") and
+          "control.max_clients" in r["result"]["applied"], r)
+    ev = mon.line()
+    check("reload command also notifies monitors", ev.get("event") == "config_reloaded", ev)
+    return mon
+
+
+def test_metrics(port):
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    except OSError as e:
+        check("metrics: /metrics answers", False, repr(e))
+        return
+    text = body.decode()
+    check("metrics: /metrics answers", True)
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+        check("metrics: promtool check metrics passes", r.returncode == 0,
+              (r.stdout + r.stderr).decode()[:2000])
+    else:
+        check("metrics: promtool is installed", False, "promtool not found")
+    for family in ("meshd_build_info", "process_resident_memory_bytes",
+                   "process_cpu_seconds_total", "process_start_time_seconds",
+                   "process_open_fds", "meshd_control_requests_total", "meshd_control_clients"):
+        check(f"metrics: {family} has HELP and TYPE",
+              f"# HELP {family} " in text and f"# TYPE {family} " in text)
+    check("metrics: meshd_build_info{version} is 1", 'meshd_build_info{version="' in text and
+          any(line.startswith("meshd_build_info{") and line.endswith(" 1")
+              for line in text.splitlines()))
+    check("metrics: write timeout drop counted",
+          'meshd_control_clients_dropped_total{reason="write_timeout"} 1' in text,
+          [line for line in text.splitlines() if "dropped" in line])
+    check("metrics: bad requests counted by code",
+          'result="bad_request"' in text)
+
+
+def test_startup_conflicts(workdir, d, port):
+    # A second daemon on the same socket must refuse and leave the first alone.
+    other = os.path.join(workdir, "second")
+    os.makedirs(other)
+    cfg = base_config(workdir, free_port())
+    cfg["control"]["socket"] = d.socket
+    with open(os.path.join(other, "meshd.json"), "w") as f:
+        json.dump(cfg, f)
+    r = subprocess.run([MESHD, "--foreground", "--config", os.path.join(other, "meshd.json")],
+                       capture_output=True, text=True, timeout=10)
+    check("second meshd on the same socket exits 1", r.returncode == 1 and
+          "another meshd" in r.stderr, r.stderr)
+    c = Conn(d.socket)
+    check("first meshd still serves its socket", c.call("version").get("ok") is True)
+    c.close()
+
+    # Metrics port taken: fail fast, name the field, leave no socket behind.
+    sockpath = os.path.join(other, "run", "m.sock")
+    cfg = base_config(other, port)
+    cfg["control"]["socket"] = sockpath
+    with open(os.path.join(other, "busy.json"), "w") as f:
+        json.dump(cfg, f)
+    r = subprocess.run([MESHD, "--foreground", "--config", os.path.join(other, "busy.json")],
+                       capture_output=True, text=True, timeout=10)
+    check("metrics port in use: exits 1 naming metrics.listen",
+          r.returncode == 1 and "metrics.listen" in r.stderr, r.stderr)
+    check("metrics port in use: no socket left behind", not os.path.exists(sockpath))
+
+
+def test_stale_socket_and_daemonise(workdir):
+    run = os.path.join(workdir, "stale")
+    os.makedirs(run)
+    path = os.path.join(run, "meshd.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()  # leaves a socket file nobody listens on
+    port = free_port()
+    cfg = base_config(run, port)
+    cfg["control"]["socket"] = path
+    cfg_path = os.path.join(run, "meshd.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    # Without --foreground meshd forks and the parent exits once the daemon is ready.
+    r = subprocess.run([MESHD, "--config", cfg_path], capture_output=True, text=True, timeout=10)
+    check("daemonised start returns 0 once ready", r.returncode == 0, r.stderr)
+    try:
+        c = Conn(path)
+        st = c.call("status")
+        c.close()
+        ok = st.get("ok") is True
+        pid = st["result"]["pid"]
+    except (OSError, EOFError, KeyError) as e:
+        ok, pid = False, None
+        st = repr(e)
+    check("stale socket file replaced; daemon answers", ok, st)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and os.path.exists(path):
+            time.sleep(0.02)
+        check("daemonised meshd stops on SIGTERM and removes its socket",
+              not os.path.exists(path))
+
+
+def test_notify(workdir):
+    run = os.path.join(workdir, "notify")
+    os.makedirs(run)
+    nsock_path = os.path.join(run, "notify.sock")
+    nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    nsock.bind(nsock_path)
+    nsock.settimeout(5)
+    cfg = base_config(run, free_port())
+    d = Daemon(run, cfg, env={"NOTIFY_SOCKET": nsock_path, "WATCHDOG_USEC": "200000"})
+    messages = []
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                messages.append(nsock.recv(4096).decode())
+            except socket.timeout:
+                break
+            if sum("WATCHDOG=1" in m for m in messages) >= 3 and \
+                    any("READY=1" in m for m in messages):
+                break
+        check("sd_notify: READY=1 with STATUS", any("READY=1" in m and "STATUS=" in m
+                                                    for m in messages), messages)
+        check("sd_notify: WATCHDOG=1 repeats at half WATCHDOG_USEC",
+              sum("WATCHDOG=1" in m for m in messages) >= 3, messages)
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(timeout=5)
+        rest = []
+        try:
+            while True:
+                rest.append(nsock.recv(4096).decode())
+        except (socket.timeout, BlockingIOError):
+            pass
+        nsock.settimeout(0.2)
+        check("sd_notify: STOPPING=1 on shutdown", any("STOPPING=1" in m for m in rest), rest)
+    finally:
+        d.kill()
+        nsock.close()
+
+
+def main():
+    for binary in (MESHD, MESHCTL):
+        if not os.access(binary, os.X_OK):
+            print(f"FAIL setup: {binary} is not built")
+            print("0 passed, 1 failed")
+            return 1
+    workdir = tempfile.mkdtemp(prefix="meshd-it-")
+    try:
+        test_check_configs(workdir)
+
+        port = free_port()
+        cfg = base_config(workdir, port)
+        d = Daemon(workdir, cfg)
+        if not check("meshd starts and answers", d.wait_ready(), d.logtext()):
+            d.kill()
+            return finish()
+        st = os.stat(d.socket)
+        check("socket mode is 0660 from the config", (st.st_mode & 0o777) == 0o660,
+              oct(st.st_mode))
+        probe = LatencyProbe(d.socket)
+        try:
+            test_requests(d)
+            test_meshctl(d)
+            test_concurrency(d)
+            test_non_reader(d)
+            mon = test_monitor_and_reload(d, port)
+            test_metrics(port)
+            test_startup_conflicts(workdir, d, port)
+        finally:
+            probe.stop()
+        check(f"status answered within 50 ms throughout ({probe.samples} samples, worst "
+              f"{probe.worst * 1000:.1f} ms)", probe.worst < 0.050 and not probe.errors and
+              probe.samples > 20, f"worst {probe.worst * 1000:.1f} ms, errors {probe.errors[:3]}")
+
+        start = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = d.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - start
+        check(f"SIGTERM: exits 0 within 1 s (took {took:.2f} s)", rc == 0 and took < 1.0,
+              f"rc={rc} took={took:.2f}s")
+        check("SIGTERM: socket and lock file removed",
+              not os.path.exists(d.socket) and not os.path.exists(d.socket + ".lock"))
+        try:
+            ev = mon.line()
+            check("monitor: stopping event before shutdown", ev.get("event") == "stopping", ev)
+        except (EOFError, OSError) as e:
+            check("monitor: stopping event before shutdown", False, repr(e))
+        mon.close()
+        d.kill()
+        log = d.logtext()
+        check("daemon log has no sanitizer reports", "Sanitizer" not in log and
+              "runtime error" not in log, log[-2000:])
+
+        test_stale_socket_and_daemonise(workdir)
+        test_notify(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return finish()
+
+
+def finish():
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
