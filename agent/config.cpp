@@ -414,9 +414,9 @@ void parseMesh(Section &root, Config &c, std::vector<ConfigError> &errors)
                         readSettings(hs, "settings", batman::SettingScope::Hardif, h.settings,
                                      errors);
                         hs.rejectUnknown();
-                        if (h.name.empty())
-                            continue;
                         p += ".name";
+                        if (!hs.find("name")->is_string())
+                            continue; // reported by readString()
                     } else {
                         errors.push_back({ConfigErrorKind::Type, p,
                                           std::string("expected an interface name or an "

@@ -67,17 +67,24 @@ std::string ControlServer::start(const Options &options)
     // The lock proves that no other meshd owns the socket, so a leftover
     // socket file can be removed without stealing a live daemon's socket.
     lockPath_ = path + ".lock";
-    lock_.reset(open(lockPath_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock_.isValid())
-        return "cannot open lock file " + lockPath_ + ": " + errnoText(errno);
-    if (flock(lock_.get(), LOCK_EX | LOCK_NB) < 0) {
-        int err = errno;
-        lock_.reset();
-        lockPath_.clear();
-        if (err == EWOULDBLOCK)
-            return "another meshd is running on control socket " + path + " (" + path +
-                   ".lock is held)";
-        return "cannot lock " + path + ".lock: " + errnoText(err);
+    for (;;) {
+        lock_.reset(open(lockPath_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!lock_.isValid())
+            return "cannot open lock file " + lockPath_ + ": " + errnoText(errno);
+        if (flock(lock_.get(), LOCK_EX | LOCK_NB) < 0) {
+            int err = errno;
+            lock_.reset();
+            if (err == EWOULDBLOCK)
+                return "another meshd is running on control socket " + path + " (" + lockPath_ +
+                       " is held)";
+            return "cannot lock " + lockPath_ + ": " + errnoText(err);
+        }
+        // A stopping meshd unlinks the lock file while holding it: if ours is
+        // no longer the file at the path, lock the new one instead.
+        struct stat held, named;
+        if (fstat(lock_.get(), &held) == 0 && stat(lockPath_.c_str(), &named) == 0 &&
+            held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+            break;
     }
 
     struct stat st;

@@ -46,7 +46,7 @@ Daemon::~Daemon() = default;
 void Daemon::applyLogging()
 {
     Log::setLevel(options_.logLevelOverride.value_or(config_.log.level));
-    Log::setTarget(config_.log.target);
+    Log::setTarget(options_.daemonised ? LogTarget::Syslog : config_.log.target);
 }
 
 ControlServer::Options Daemon::controlOptions() const
@@ -80,20 +80,21 @@ std::string Daemon::start()
     if (int err = notifier_.init(); err < 0)
         LOG(Warning, "daemon", "ignoring NOTIFY_SOCKET: %s", strerror(-err));
 
-    // Bind the metrics port first: it leaves nothing behind if a later step fails.
-    if (config_.metrics.enabled) {
-        std::string err = metrics_.listen(config_.metrics.listen);
-        if (!err.empty())
-            return "metrics.listen: " + err;
-        LOG(Info, "metrics", "serving metrics on http://%s/metrics", config_.metrics.listen.c_str());
-    }
-
+    // The socket's lock comes first: a second meshd is reported as such.
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
     if (std::string err = control_->start(controlOptions()); !err.empty()) {
         control_.reset();
-        metrics_.stopListening();
         return "control.socket: " + err;
+    }
+    if (config_.metrics.enabled) {
+        std::string err = metrics_.listen(config_.metrics.listen);
+        if (!err.empty()) {
+            control_->stop(); // leave nothing behind
+            control_.reset();
+            return "metrics.listen: " + err;
+        }
+        LOG(Info, "metrics", "serving metrics on http://%s/metrics", config_.metrics.listen.c_str());
     }
 
     if (!batman::moduleVersion())

@@ -19,6 +19,7 @@ struct DaemonOptions {
     std::string configPath;
     std::optional<LogLevel> logLevelOverride;
     int readyFd = -1; // written once when started, for a daemonising parent
+    bool daemonised = false; // stderr is /dev/null: log.target stderr means syslog
 };
 
 // Owns every module of the running daemon and wires them to the loop.

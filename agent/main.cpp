@@ -168,8 +168,14 @@ int main(int argc, char **argv)
     if (int rc = parseArgs(argc, argv, args); rc >= 0)
         return rc;
     if (!args.logLevel) {
-        if (const char *env = getenv("MESHD_LOG_LEVEL"))
+        if (const char *env = getenv("MESHD_LOG_LEVEL"); env && *env) {
             args.logLevel = parseLogLevel(env);
+            if (!args.logLevel) {
+                fprintf(stderr, "meshd: MESHD_LOG_LEVEL: unknown log level \"%s\" (error, "
+                                "warning, info, debug)\n", env);
+                return 2;
+            }
+        }
     }
 
     const char *envSocket = getenv("MESHD_SOCKET");
@@ -214,9 +220,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "meshd: cannot daemonise: %s\n", strerror(-err));
             return 1;
         }
-        // stderr stays open until the parent has exited; logs go to syslog.
-        if (config.log.target == LogTarget::Stderr)
-            config.log.target = LogTarget::Syslog;
+        options.daemonised = true;
     }
 
     Daemon daemon(std::move(options), std::move(config));

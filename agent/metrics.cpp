@@ -71,6 +71,10 @@ Metrics::Metrics()
                         .Help("Configuration reloads by result (ok, error).")
                         .Register(*registry_))
 {
+    for (const char *reason : {"client_limit", "write_timeout", "slow_monitor"})
+        controlClientsDropped.Add({{"reason", reason}});
+    for (const char *result : {"ok", "error"})
+        configReloads.Add({{"result", result}});
     prometheus::BuildGauge()
         .Name("meshd_build_info")
         .Help("meshd build information; the value is always 1.")

@@ -289,7 +289,7 @@ ParseResult parseCommandLine(const std::vector<std::string> &argv, const std::st
             inv.help = commandHelp(*spec);
             return {inv, {}};
         }
-    // Global options are also accepted after the command.
+    // --json is also accepted after the command.
     std::vector<std::string> own;
     for (std::size_t k = 0; k < rest.size(); k++) {
         if (rest[k] == "--json" || rest[k] == "-j")

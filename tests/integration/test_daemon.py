@@ -529,7 +529,8 @@ def test_startup_conflicts(workdir, d, port):
                        capture_output=True, text=True, timeout=10)
     check("metrics port in use: exits 1 naming metrics.listen",
           r.returncode == 1 and "metrics.listen" in r.stderr, r.stderr)
-    check("metrics port in use: no socket left behind", not os.path.exists(sockpath))
+    check("metrics port in use: no socket or lock file left behind",
+          not os.path.exists(sockpath) and not os.path.exists(sockpath + ".lock"))
 
 
 def test_stale_socket_and_daemonise(workdir):
