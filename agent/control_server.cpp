@@ -241,7 +241,9 @@ void ControlServer::serve(std::uint64_t id)
     // A bounded number of requests per turn, and none while the client is
     // not reading its replies, so one client cannot hold up the loop.
     int budget = requestsPerTurn;
-    while (!c.pending.empty() && budget-- > 0 && c.out.size() - c.outOffset < outputHighWater) {
+    auto turnEnd = Clock::now() + timePerTurn;
+    while (!c.pending.empty() && budget-- > 0 && c.out.size() - c.outOffset < outputHighWater &&
+           Clock::now() < turnEnd) {
         LineFramer::Item item = std::move(c.pending.front());
         c.pending.pop_front();
         if (c.monitor)

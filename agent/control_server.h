@@ -39,6 +39,7 @@ public:
     static constexpr std::size_t monitorOutputLimit = 4 * 1024 * 1024;
     // Requests answered per client before the loop serves other fds.
     static constexpr int requestsPerTurn = 32;
+    static constexpr std::chrono::microseconds timePerTurn{2000};
 
     ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics);
     ~ControlServer();
