@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Helpers for lab scenarios (busybox sh). Results go to fd 3 (the second
+# serial port) as "PASS name" / "FAIL name: detail".
+
+# Debian's static busybox prefers its own applets to $PATH; the lab needs
+# iproute2's ip and tc (netns, veth, batadv, netem).
+ip() { /usr/sbin/ip "$@"; }
+tc() { /usr/sbin/tc "$@"; }
+
+# pass NAME / fail NAME DETAIL
+pass() { echo "PASS $1" >&3; echo "PASS $1"; }
+fail() { echo "FAIL $1: $2" | head -c 2000 >&3; echo >&3; echo "FAIL $1: $2"; }
+
+# check NAME CMD...: passes when CMD exits 0; its output is the detail on failure.
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 5)"; fi
+}
+
+# check_json NAME JQ_FILTER CMD...: passes when CMD succeeds and `jq -e FILTER` holds on its output.
+check_json() {
+    local name=$1 filter=$2 out
+    shift 2
+    if ! out=$("$@" 2>&1); then
+        fail "$name" "$(echo "$out" | tail -n 5)"
+    elif echo "$out" | jq -e "$filter" >/dev/null 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "$filter does not hold for: $(echo "$out" | head -c 600)"
+    fi
+}
+
+# on NODE CMD...: run in the node's network namespace.
+on() {
+    local node=$1
+    shift
+    ip netns exec "$node" "$@"
+}
+
+# topology: reads "node A B ..." and "link A B [netem ARGS]" lines on stdin.
+# In node A the veth towards B is called "l-B".
+topology() {
+    local kind a b
+    while read -r kind a b rest; do
+        case $kind in
+            node)
+                for n in $a $b $rest; do
+                    ip netns add "$n"
+                    on "$n" ip link set lo up
+                    mkdir -p "/tmp/lab/$n"
+                done ;;
+            link)
+                ip link add "l-$b" netns "$a" type veth peer name "l-$a" netns "$b"
+                on "$a" ip link set "l-$b" mtu 1560 up
+                on "$b" ip link set "l-$a" mtu 1560 up
+                if [ -n "$rest" ]; then
+                    on "$a" tc qdisc add dev "l-$b" root $rest
+                    on "$b" tc qdisc add dev "l-$a" root $rest
+                fi ;;
+            ''|'#'*) ;;
+        esac
+    done
+}
+
+# wait_until SECONDS CMD...: retries CMD every 0.5 s; returns its last status.
+wait_until() {
+    local deadline=$(( $(date +%s) + $1 ))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.5
+    done
+}
+
+# meshd_start NODE CONFIG_JSON: starts meshd in the node; socket /tmp/lab/NODE/meshd.sock.
+meshd_start() {
+    local node=$1 cfg=$2 dir=/tmp/lab/$1
+    echo "$cfg" | jq --arg s "$dir/meshd.sock" '.control.socket = $s | .metrics.listen //= "127.0.0.1:9474"' >"$dir/meshd.json"
+    on "$node" meshd --foreground --config "$dir/meshd.json" >"$dir/meshd.log" 2>&1 &
+    echo $! >"$dir/meshd.pid"
+    wait_until 10 test -S "$dir/meshd.sock"
+}
+
+meshd_stop() {
+    local dir=/tmp/lab/$1
+    kill "$(cat "$dir/meshd.pid")" 2>/dev/null
+    wait "$(cat "$dir/meshd.pid")" 2>/dev/null
+}
+
+# ctl NODE ARGS...: meshctl against the node's meshd.
+ctl() {
+    local node=$1
+    shift
+    on "$node" meshctl --socket "/tmp/lab/$node/meshd.sock" "$@"
+}
+
+# batman_up NODE [ALGO]: batctl creates bat0 over every l-* veth of the node.
+batman_up() {
+    local node=$1 algo=${2:-BATMAN_IV} ifs
+    ifs=$(on "$node" ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^l-')
+    on "$node" ip link add bat0 type batadv
+    for i in $ifs; do on "$node" batctl meshif bat0 interface add "$i"; done
+    on "$node" ip link set bat0 up
+}
