@@ -32,7 +32,7 @@ json feature(const char *state, const std::string &reason = {})
     return f;
 }
 
-const char *batmanUnavailable = "the batman-adv driver is not part of this meshd build yet";
+const char *batmanUnavailable = "not part of this meshd build yet";
 
 } // namespace
 
@@ -81,6 +81,7 @@ std::string Daemon::start()
         LOG(Warning, "daemon", "ignoring NOTIFY_SOCKET: %s", strerror(-err));
 
     // The socket's lock comes first: a second meshd is reported as such.
+    mesh_ = std::make_unique<MeshService>(config_, metrics_);
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
     if (std::string err = control_->start(controlOptions()); !err.empty()) {
@@ -232,13 +233,7 @@ json Daemon::version() const
 json Daemon::status() const
 {
     auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
-    auto mod = batman::moduleVersion();
-
-    json mesh = {{"interface", config_.mesh.interface},
-                 {"manage", config_.mesh.manage},
-                 {"algorithm", config_.mesh.algorithm}};
-    mesh.update(feature("unavailable", mod ? std::string(batmanUnavailable)
-                                           : "the kernel has no batman-adv (modprobe batman-adv)"));
+    json mesh = mesh_->status();
     json hardifs = json::array();
     for (const auto &h : config_.mesh.hardifs)
         hardifs.push_back({{"hardif", h.name}, {"state", "unknown"}});
@@ -307,20 +302,11 @@ void Daemon::registerCommands()
         return CommandResult::failure(errc::internal, "monitor is handled by the control server");
     });
 
+    mesh_->registerCommands(commands_);
     const struct {
         const char *name, *summary, *reason;
     } pending[] = {
-        {"originators", "originator table (like batctl oj)", batmanUnavailable},
-        {"neighbors", "neighbour table (like batctl nj)", batmanUnavailable},
-        {"interfaces", "hard interfaces of the mesh", batmanUnavailable},
-        {"gateways", "gateway table", batmanUnavailable},
-        {"translations", "translation tables (args.table: local or global)", batmanUnavailable},
-        {"claims", "bridge loop avoidance claims", batmanUnavailable},
-        {"backbones", "bridge loop avoidance backbone gateways", batmanUnavailable},
-        {"dat", "distributed ARP table cache", batmanUnavailable},
-        {"mesh", "mesh interface settings", batmanUnavailable},
         {"set", "change mesh or hardif settings", batmanUnavailable},
-        {"topology", "mesh topology as nodes and links", batmanUnavailable},
         {"tp", "throughput meter towards an originator", batmanUnavailable},
         {"links", "per-neighbour link quality measured by the probes",
          "eBPF probes are not part of this meshd build yet"},

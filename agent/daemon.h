@@ -10,6 +10,7 @@
 #include "config.h"
 #include "control_server.h"
 #include "event_loop.h"
+#include "mesh_service.h"
 #include "metrics.h"
 #include "sd_notify.h"
 
@@ -49,6 +50,7 @@ private:
     Metrics metrics_;
     CommandRegistry commands_;
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<MeshService> mesh_;
     Notifier notifier_;
     std::chrono::steady_clock::time_point started_;
     double startedUnix_ = 0;

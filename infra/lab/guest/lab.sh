@@ -9,7 +9,7 @@ tc() { /usr/sbin/tc "$@"; }
 
 # pass NAME / fail NAME DETAIL
 pass() { echo "PASS $1" >&3; echo "PASS $1"; }
-fail() { echo "FAIL $1: $2" | head -c 2000 >&3; echo >&3; echo "FAIL $1: $2"; }
+fail() { echo "FAIL $1: $2" | tr '\n' ' ' | head -c 2000 >&3; echo >&3; echo "FAIL $1: $2"; }
 
 # check NAME CMD...: passes when CMD exits 0; its output is the detail on failure.
 check() {
@@ -27,7 +27,7 @@ check_json() {
     elif echo "$out" | jq -e "$filter" >/dev/null 2>&1; then
         pass "$name"
     else
-        fail "$name" "$filter does not hold for: $(echo "$out" | head -c 600)"
+        fail "$name" "$filter does not hold for: $(echo "$out" | jq -c . 2>/dev/null | head -c 1500)"
     fi
 }
 
@@ -102,4 +102,33 @@ batman_up() {
     on "$node" ip link add bat0 type batadv
     for i in $ifs; do on "$node" batctl meshif bat0 interface add "$i"; done
     on "$node" ip link set bat0 up
+}
+
+# same_set NAME A_CMD A_FILTER B_CMD B_FILTER: the two commands' JSON arrays,
+# each mapped to one line per entry by its jq filter, hold the same lines.
+# Retried for 10 s, since a table can change between the two reads.
+same_set() {
+    local name=$1 acmd=$2 afilter=$3 bcmd=$4 bfilter=$5 a b
+    _same() {
+        a=$(eval "$acmd" | jq -r ".[] | $afilter" | sort) || return 1
+        b=$(eval "$bcmd" | jq -r ".[] | $bfilter" | sort) || return 1
+        [ "$a" = "$b" ]
+    }
+    if wait_until 10 _same; then
+        pass "$name"
+    else
+        fail "$name" "meshd: $(echo $a | head -c 700) | batctl: $(echo $b | head -c 700)"
+    fi
+}
+
+# eventually_json NAME JQ_FILTER CMD...: like check_json, retried for 10 s.
+eventually_json() {
+    local name=$1 filter=$2 out
+    shift 2
+    _holds() { out=$("$@" 2>&1) && echo "$out" | jq -e "$filter" >/dev/null 2>&1; }
+    if wait_until 10 _holds "$@"; then
+        pass "$name"
+    else
+        fail "$name" "$filter does not hold for: $(echo "$out" | jq -c . 2>/dev/null | head -c 1500)"
+    fi
 }

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "netlink.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <linux/batman_adv.h>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <net/if.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+#include <set>
+
+#include "attrs.h"
+
+namespace batman {
+
+namespace {
+
+struct Transaction {
+    const std::function<void(nlattr **)> *onEntry;
+    DumpStats *stats;
+    bool *interrupted;
+    int error = 0;
+    bool done = false;
+};
+
+int onValid(nl_msg *msg, void *arg)
+{
+    auto *t = static_cast<Transaction *>(arg);
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_flags & NLM_F_DUMP_INTR)
+        *t->interrupted = true;
+    if (t->stats)
+        t->stats->messages++;
+    nlattr *tb[BATADV_ATTR_MAX + 1];
+    if (genlmsg_parse(hdr, 0, tb, attributeMax(), const_cast<nla_policy *>(attributePolicy())) <
+        0) {
+        if (t->stats)
+            t->stats->badEntries++;
+        return NL_OK;
+    }
+    (*t->onEntry)(tb);
+    return NL_OK;
+}
+
+int onFinish(nl_msg *msg, void *arg)
+{
+    auto *t = static_cast<Transaction *>(arg);
+    if (nlmsg_hdr(msg)->nlmsg_flags & NLM_F_DUMP_INTR)
+        *t->interrupted = true;
+    t->done = true;
+    return NL_STOP;
+}
+
+int onAck(nl_msg *, void *arg)
+{
+    static_cast<Transaction *>(arg)->done = true;
+    return NL_STOP;
+}
+
+int onError(sockaddr_nl *, nlmsgerr *err, void *arg)
+{
+    auto *t = static_cast<Transaction *>(arg);
+    t->error = err->error;
+    t->done = true;
+    return NL_STOP;
+}
+
+// Fills hardif names the kernel left out, with one lookup per ifindex.
+template <typename T> void nameHardifs(std::vector<T> &rows)
+{
+    std::map<std::uint32_t, std::string> names;
+    for (auto &r : rows) {
+        if (!r.hardif.empty())
+            continue;
+        auto it = names.find(r.hardifIndex);
+        if (it == names.end())
+            it = names.emplace(r.hardifIndex, interfaceName(r.hardifIndex)).first;
+        r.hardif = it->second;
+    }
+}
+
+} // namespace
+
+std::string interfaceName(unsigned ifindex)
+{
+    char name[IF_NAMESIZE];
+    return if_indextoname(ifindex, name) ? name : "";
+}
+
+Netlink::~Netlink()
+{
+    if (sock_)
+        nl_socket_free(sock_);
+}
+
+int Netlink::open()
+{
+    sock_ = nl_socket_alloc();
+    if (!sock_)
+        return -ENOMEM;
+    if (genl_connect(sock_) < 0) {
+        nl_socket_free(sock_);
+        sock_ = nullptr;
+        return -EIO;
+    }
+    nl_socket_set_buffer_size(sock_, 1 << 20, 0);
+    int id = genl_ctrl_resolve(sock_, BATADV_NL_NAME);
+    if (id < 0) {
+        nl_socket_free(sock_);
+        sock_ = nullptr;
+        return id == -NLE_OBJ_NOTFOUND ? -ENOENT : -EIO;
+    }
+    family_ = id;
+    return 0;
+}
+
+int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
+                      const OnEntry &onEntry, DumpStats *stats, bool *interrupted)
+{
+    if (!sock_)
+        return -ENOTCONN;
+    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(nlmsg_alloc(), nlmsg_free);
+    if (!msg)
+        return -ENOMEM;
+    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0,
+                     dump ? NLM_F_DUMP : NLM_F_ACK, static_cast<std::uint8_t>(cmd), 1))
+        return -ENOMEM;
+    if (nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
+        0)
+        return -EMSGSIZE;
+    if (fill)
+        fill(msg.get());
+
+    bool intr = false;
+    Transaction t{&onEntry, stats, interrupted ? interrupted : &intr};
+    std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+    if (!cb)
+        return -ENOMEM;
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onValid, &t);
+    nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, onFinish, &t);
+    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onAck, &t);
+    nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &t);
+
+    if (nl_send_auto(sock_, msg.get()) < 0)
+        return -EIO;
+    while (!t.done) {
+        int err = nl_recvmsgs(sock_, cb.get());
+        if (err < 0 && !t.done)
+            return t.error ? t.error : -EIO;
+    }
+    return t.error;
+}
+
+template <typename T, typename Parse, typename Key>
+int Netlink::dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats *stats,
+                       Parse parse, Key key)
+{
+    for (int attempt = 0;; attempt++) {
+        out.clear();
+        bool interrupted = false;
+        int err = transact(
+            cmd, true, meshIfindex, {},
+            [&](nlattr **tb) {
+                if (auto row = parse(tb))
+                    out.push_back(std::move(*row));
+                else if (stats)
+                    stats->badEntries++;
+            },
+            stats, &interrupted);
+        if (err < 0)
+            return err;
+        if (interrupted && attempt < 3) {
+            if (stats)
+                stats->retries++;
+            continue;
+        }
+        break;
+    }
+    // Some dumps may repeat entries when the table changes underneath; keep the first.
+    std::set<decltype(key(out.front()))> seen;
+    std::size_t before = out.size();
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [&](const T &row) { return !seen.insert(key(row)).second; }),
+              out.end());
+    if (stats)
+        stats->duplicates += static_cast<unsigned>(before - out.size());
+    return 0;
+}
+
+int Netlink::getMesh(int meshIfindex, MeshInfo &out)
+{
+    bool got = false;
+    int err = transact(
+        BATADV_CMD_GET_MESH, false, meshIfindex, {},
+        [&](nlattr **tb) {
+            if (auto m = parseMesh(tb)) {
+                out = std::move(*m);
+                got = true;
+            }
+        },
+        nullptr, nullptr);
+    if (err < 0)
+        return err;
+    return got ? 0 : -EBADMSG;
+}
+
+int Netlink::originators(int meshIfindex, std::vector<OriginatorEntry> &out, DumpStats *stats)
+{
+    int err = dumpTable(BATADV_CMD_GET_ORIGINATORS, meshIfindex, out, stats, parseOriginator,
+                        [](const OriginatorEntry &e) {
+                            return std::tuple(e.originator, e.neighbor, e.hardifIndex);
+                        });
+    nameHardifs(out);
+    return err;
+}
+
+int Netlink::neighbors(int meshIfindex, std::vector<NeighborEntry> &out, DumpStats *stats)
+{
+    int err = dumpTable(BATADV_CMD_GET_NEIGHBORS, meshIfindex, out, stats, parseNeighbor,
+                        [](const NeighborEntry &e) { return std::tuple(e.neighbor, e.hardifIndex); });
+    nameHardifs(out);
+    return err;
+}
+
+int Netlink::hardifs(int meshIfindex, std::vector<HardifEntry> &out, DumpStats *stats)
+{
+    int err = dumpTable(BATADV_CMD_GET_HARDIF, meshIfindex, out, stats, parseHardif,
+                        [](const HardifEntry &e) { return e.ifindex; });
+    for (auto &h : out)
+        if (h.name.empty())
+            h.name = interfaceName(h.ifindex);
+    return err;
+}
+
+int Netlink::gateways(int meshIfindex, std::vector<GatewayEntry> &out, DumpStats *stats)
+{
+    int err = dumpTable(BATADV_CMD_GET_GATEWAYS, meshIfindex, out, stats, parseGateway,
+                        [](const GatewayEntry &e) { return e.originator; });
+    nameHardifs(out);
+    return err;
+}
+
+int Netlink::localTranslations(int meshIfindex, std::vector<LocalTranslation> &out,
+                               DumpStats *stats)
+{
+    return dumpTable(BATADV_CMD_GET_TRANSTABLE_LOCAL, meshIfindex, out, stats,
+                     parseLocalTranslation,
+                     [](const LocalTranslation &e) { return std::tuple(e.client, e.vid.raw); });
+}
+
+int Netlink::globalTranslations(int meshIfindex, std::vector<GlobalTranslation> &out,
+                                DumpStats *stats)
+{
+    return dumpTable(BATADV_CMD_GET_TRANSTABLE_GLOBAL, meshIfindex, out, stats,
+                     parseGlobalTranslation, [](const GlobalTranslation &e) {
+                         return std::tuple(e.client, e.vid.raw, e.originator);
+                     });
+}
+
+int Netlink::claims(int meshIfindex, std::vector<ClaimEntry> &out, DumpStats *stats)
+{
+    return dumpTable(BATADV_CMD_GET_BLA_CLAIM, meshIfindex, out, stats, parseClaim,
+                     [](const ClaimEntry &e) { return std::tuple(e.client, e.vid.raw); });
+}
+
+int Netlink::backbones(int meshIfindex, std::vector<BackboneEntry> &out, DumpStats *stats)
+{
+    return dumpTable(BATADV_CMD_GET_BLA_BACKBONE, meshIfindex, out, stats, parseBackbone,
+                     [](const BackboneEntry &e) { return std::tuple(e.backbone, e.vid.raw); });
+}
+
+int Netlink::dat(int meshIfindex, std::vector<DatEntry> &out, DumpStats *stats)
+{
+    return dumpTable(BATADV_CMD_GET_DAT_CACHE, meshIfindex, out, stats, parseDat,
+                     [](const DatEntry &e) { return std::tuple(e.ip4, e.vid.raw); });
+}
+
+} // namespace batman

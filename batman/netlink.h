@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tables.h"
+
+struct nl_sock;
+struct nl_msg;
+
+namespace batman {
+
+struct DumpStats {
+    unsigned messages = 0;
+    unsigned badEntries = 0;  // failed validation or missing mandatory attributes
+    unsigned duplicates = 0;  // dropped from dumps the kernel does not protect
+    unsigned retries = 0;     // dumps restarted after NLM_F_DUMP_INTR
+};
+
+// A generic netlink connection to the batadv family. Calls block until the
+// kernel has answered; each returns 0 or -errno (-ENOENT: the family or
+// the table is not there, -ENODEV: no such batman-adv mesh interface).
+class Netlink {
+public:
+    Netlink() = default;
+    ~Netlink();
+    Netlink(const Netlink &) = delete;
+    Netlink &operator=(const Netlink &) = delete;
+
+    int open();
+    bool isOpen() const { return sock_ != nullptr; }
+
+    int getMesh(int meshIfindex, MeshInfo &out);
+    int originators(int meshIfindex, std::vector<OriginatorEntry> &out, DumpStats *stats = nullptr);
+    int neighbors(int meshIfindex, std::vector<NeighborEntry> &out, DumpStats *stats = nullptr);
+    int hardifs(int meshIfindex, std::vector<HardifEntry> &out, DumpStats *stats = nullptr);
+    int gateways(int meshIfindex, std::vector<GatewayEntry> &out, DumpStats *stats = nullptr);
+    int localTranslations(int meshIfindex, std::vector<LocalTranslation> &out,
+                          DumpStats *stats = nullptr);
+    int globalTranslations(int meshIfindex, std::vector<GlobalTranslation> &out,
+                           DumpStats *stats = nullptr);
+    int claims(int meshIfindex, std::vector<ClaimEntry> &out, DumpStats *stats = nullptr);
+    int backbones(int meshIfindex, std::vector<BackboneEntry> &out, DumpStats *stats = nullptr);
+    int dat(int meshIfindex, std::vector<DatEntry> &out, DumpStats *stats = nullptr);
+
+private:
+    using Fill = std::function<void(nl_msg *)>;
+    using OnEntry = std::function<void(nlattr **tb)>;
+    // One request; `onEntry` sees each reply's validated attributes.
+    int transact(int cmd, bool dump, int meshIfindex, const Fill &fill, const OnEntry &onEntry,
+                 DumpStats *stats, bool *interrupted);
+    template <typename T, typename Parse, typename Key>
+    int dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats *stats, Parse parse,
+                  Key key);
+
+    nl_sock *sock_ = nullptr;
+    int family_ = 0;
+};
+
+// Interface name of an ifindex in this network namespace ("" if gone).
+std::string interfaceName(unsigned ifindex);
+
+} // namespace batman

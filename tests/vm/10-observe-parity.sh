@@ -1,0 +1,62 @@
+# Observe mode on a mesh made by batctl: every table meshd reports matches
+# batctl's on every node of a 5-node BATMAN_IV mesh.
+topology <<T
+node n1 n2 n3 n4 n5
+link n1 n2
+link n2 n3
+link n3 n4
+link n1 n3
+link n4 n5
+T
+for n in n1 n2 n3 n4 n5; do batman_up $n; done
+on n5 batctl meshif bat0 gw_mode server 50mbit/10mbit
+on n1 batctl meshif bat0 gw_mode client
+on n2 batctl meshif bat0 hop_penalty 40
+converged() { [ "$(on n1 batctl oj | jq '[.[] | select(.best)] | length')" -ge 4 ]; }
+check "mesh converges: n1 has routes to 4 originators" wait_until 60 converged
+gateway_seen() { [ "$(on n1 batctl gwj | jq length)" -ge 1 ]; }
+check "n1 sees n5's gateway announcement" wait_until 30 gateway_seen
+
+for n in n1 n2 n3 n4 n5; do
+    meshd_start $n '{"mesh": {"manage": false}}'
+done
+
+for n in n1 n2 n3 n4 n5; do
+    M="ctl $n --json"
+    B="on $n batctl"
+    same_set "$n: originators match batctl oj" "$M originators" \
+        '"\(.originator) \(.neighbor) \(.hardif) \(.best)"' \
+        "$B oj" '"\(.orig_address) \(.neigh_address) \(.hard_ifname) \(.best // false)"'
+    tq_close() {
+        local m b
+        m=$(ctl $n --json originators) && b=$(on $n batctl oj) || return 1
+        jq -n --argjson m "$m" --argjson b "$b" -e '
+            [ $m[] as $x | $b[] | select(.orig_address == $x.originator and
+              .neigh_address == $x.neighbor) | (.tq - $x.tq) | if . < 0 then -. else . end ]
+            | (length > 0) and (max <= 25)'
+    }
+    check "$n: originator TQs agree with batctl within 25" wait_until 10 tq_close
+    same_set "$n: neighbors match batctl nj" "$M neighbors" '"\(.neighbor) \(.hardif)"' \
+        "$B nj" '"\(.neigh_address) \(.hard_ifname)"'
+    same_set "$n: interfaces match batctl hj" "$M interfaces" \
+        '"\(.hardif) \(.active) \(.mac) \(.hop_penalty)"' \
+        "$B hj" '"\(.hard_ifname) \(.active) \(.hard_address) \(.hop_penalty)"'
+    same_set "$n: gateways match batctl gwj" "$M gateways" '"\(.originator) \(.router) \(.best)"' \
+        "$B gwj" '"\(.orig_address) \(.router) \(.best // false)"'
+    same_set "$n: local translations match batctl tlj" "$M translations local" \
+        '"\(.client) \(.vid)"' "$B tlj" '"\(.tt_address) \(.tt_vid)"'
+    same_set "$n: global translations match batctl tgj" "$M translations global" \
+        '"\(.client) \(.originator) \(.vid) \(.best)"' \
+        "$B tgj" '"\(.tt_address) \(.orig_address) \(.tt_vid) \(.best // false)"'
+done
+
+check_json "n2: mesh reports hop_penalty 40 set by batctl" '.settings.hop_penalty == 40' ctl n2 --json mesh
+check_json "n5: mesh reports gw_mode server with 50 Mbit/s down" \
+    '.settings.gw_mode == "server" and .settings.gw_bandwidth_down_kbps == 50000' ctl n5 --json mesh
+check_json "n1: gateway bandwidth in kbit/s" '.[0].bandwidth_down_kbps == 50000 and .[0].bandwidth_up_kbps == 10000' ctl n1 --json gateways
+check_json "n1: tq set and throughput null under BATMAN_IV" \
+    'length >= 4 and all(.[]; .tq != null and .throughput_kbps == null)' ctl n1 --json originators
+check_json "n1: status reports the mesh ok" '.mesh.state == "ok" and .mesh.algorithm == "BATMAN_IV"' ctl n1 --json status
+eventually_json "n1: topology links n1 to its direct neighbours" '(.links | length) == 2 and (.nodes | length) == 5' ctl n1 --json topology
+human_table() { ctl n1 originators | grep -q '^\* .*l-n'; }
+check "n1: human originator table marks best routes" human_table
