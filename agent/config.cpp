@@ -605,6 +605,19 @@ std::string lineColumn(std::string_view text, std::size_t byte)
 
 } // namespace
 
+std::vector<ConfigError> validateSettings(const json &settings, bool hardif, json &out)
+{
+    std::vector<ConfigError> errors;
+    json wrapper = {{"settings", settings}};
+    Section root(wrapper, "", errors);
+    readSettings(root, "settings", hardif ? batman::SettingScope::Hardif : batman::SettingScope::Mesh,
+                 out, errors);
+    for (auto &e : errors)
+        if (e.path.rfind("settings.", 0) == 0)
+            e.path.erase(0, 9);
+    return errors;
+}
+
 ConfigResult parseConfig(std::string_view text, const std::string &defaultSocket)
 {
     ConfigResult result;

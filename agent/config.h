@@ -102,6 +102,12 @@ struct ConfigDiff {
 };
 ConfigDiff diffConfig(const Config &from, const Config &to);
 
+// Validates batman-adv settings (as in mesh.settings, or a hardif's
+// settings when `hardif` is true) given anywhere else, such as the `set`
+// command. Valid ones are copied into `out`; error paths are setting names.
+std::vector<ConfigError> validateSettings(const nlohmann::json &settings, bool hardif,
+                                          nlohmann::json &out);
+
 // Checks shared by the config and other boundaries.
 bool isValidInterfaceName(std::string_view name);
 bool parseListenAddress(std::string_view text, std::string *host, std::uint16_t *port);

@@ -81,7 +81,11 @@ std::string Daemon::start()
         LOG(Warning, "daemon", "ignoring NOTIFY_SOCKET: %s", strerror(-err));
 
     // The socket's lock comes first: a second meshd is reported as such.
-    mesh_ = std::make_unique<MeshService>(config_, metrics_);
+    mesh_ = std::make_unique<MeshService>(loop_, config_, metrics_,
+                                          [this](std::string_view event, json fields) {
+                                              if (control_)
+                                                  control_->publish(event, std::move(fields));
+                                          });
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
     if (std::string err = control_->start(controlOptions()); !err.empty()) {
@@ -98,6 +102,12 @@ std::string Daemon::start()
         LOG(Info, "metrics", "serving metrics on http://%s/metrics", config_.metrics.listen.c_str());
     }
 
+    if (std::string err = mesh_->start(); !err.empty()) {
+        control_->stop();
+        control_.reset();
+        metrics_.stopListening();
+        return "mesh: " + err;
+    }
     if (!batman::moduleVersion())
         LOG(Warning, "mesh", "the kernel has no batman-adv module loaded; mesh features are "
                              "unavailable");
@@ -130,6 +140,7 @@ int Daemon::run()
 
     notifier_.send("STOPPING=1");
     control_->publish("stopping", {{"reason", err < 0 ? "error" : "signal"}});
+    mesh_->stop();
     control_->stop();
     metrics_.stopListening();
     if (err < 0) {
@@ -206,6 +217,7 @@ json Daemon::reload(const char *trigger)
     applyLogging();
     if (std::string err = control_->reconfigure(controlOptions()); !err.empty())
         LOG(Warning, "config", "control: %s", err.c_str());
+    mesh_->configChanged();
 
     for (const auto &p : diff.applied)
         LOG(Info, "config", "applied %s", p.c_str());
@@ -306,7 +318,6 @@ void Daemon::registerCommands()
     const struct {
         const char *name, *summary, *reason;
     } pending[] = {
-        {"set", "change mesh or hardif settings", batmanUnavailable},
         {"tp", "throughput meter towards an originator", batmanUnavailable},
         {"links", "per-neighbour link quality measured by the probes",
          "eBPF probes are not part of this meshd build yet"},

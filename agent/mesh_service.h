@@ -1,16 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "commands.h"
 #include "config.h"
+#include "diff.h"
+#include "event_loop.h"
 #include "netlink.h"
 
 namespace prometheus {
 template <typename T> class Family;
 class Counter;
+class Gauge;
 class Histogram;
 } // namespace prometheus
 
@@ -18,27 +25,77 @@ namespace meshd {
 
 class Metrics;
 
-// Adapts the batman-adv driver to control commands, JSON and metrics.
+// The agent's side of batman-adv: control commands and JSON for every
+// table, manage mode (create the mesh interface, attach hardifs, apply
+// settings and read them back), polling that turns table changes into
+// monitor events, and the batman metric families.
 class MeshService {
 public:
-    MeshService(const Config &config, Metrics &metrics);
+    using Publish = std::function<void(std::string_view event, nlohmann::json fields)>;
+
+    MeshService(EventLoop &loop, const Config &config, Metrics &metrics, Publish publish);
+    ~MeshService();
+
+    // Manage mode: creates what is missing. Returns an empty string, or the
+    // reason start-up must fail (having removed what it created).
+    std::string start();
+    // Leaves the mesh up unless mesh.teardown_on_exit.
+    void stop();
+    // After a config reload: re-applies settings and hardifs.
+    void configChanged();
 
     void registerCommands(CommandRegistry &commands);
-    // The "mesh" member of `status`.
     nlohmann::json status();
 
 private:
-    // Opens the genl socket on first use and finds the mesh interface.
-    // Returns an empty string or why the mesh cannot be queried.
     std::string prepare(int &ifindex);
     CommandResult failure(const char *op, int err);
     template <typename Fn> CommandResult table(const char *name, Fn dump);
+    CommandResult set(const nlohmann::json &args);
 
+    // Manage mode, once per poll. `fatal` makes problems start-up errors.
+    std::string reconcile(bool fatal);
+    nlohmann::json applyMeshSettings(int ifindex, const nlohmann::json &wanted);
+    nlohmann::json applyHardifSettings(int ifindex, const std::string &hardif,
+                                       const nlohmann::json &wanted);
+
+    void schedulePoll();
+    void poll();
+    void updateMetrics(const std::vector<batman::OriginatorEntry> &originators,
+                       const std::vector<batman::NeighborEntry> &neighbors,
+                       std::size_t gateways, std::size_t localTt, std::size_t globalTt);
+    void subscribeConfigGroup();
+    void onConfigGroup();
+
+    EventLoop &loop_;
     const Config &config_;
     Metrics &metrics_;
+    Publish publish_;
     batman::Netlink netlink_;
+    struct nl_sock *configSock_ = nullptr;
+    EventLoop::TimerId pollTimer_ = 0;
+
+    // Mesh state as last seen.
+    std::optional<batman::MeshSnapshot> snapshot_;
+    std::string meshProblem_;               // why the mesh is degraded ("" when fine)
+    std::map<std::string, std::string> hardifState_; // configured hardif -> state word
+    bool createdByUs_ = false;
+    bool settingsPending_ = true;
+    std::set<std::string> hardifSettingsPending_;
+    nlohmann::json lastApply_ = nlohmann::json::object();
+
     prometheus::Family<prometheus::Counter> &netlinkErrors_;
     prometheus::Family<prometheus::Histogram> &dumpDuration_;
+    prometheus::Family<prometheus::Gauge> &originatorsGauge_;
+    prometheus::Family<prometheus::Gauge> &neighborsGauge_;
+    prometheus::Family<prometheus::Gauge> &degreeGauge_;
+    prometheus::Family<prometheus::Gauge> &tqGauge_;
+    prometheus::Family<prometheus::Gauge> &throughputGauge_;
+    prometheus::Family<prometheus::Counter> &pathChanges_;
+    prometheus::Family<prometheus::Gauge> &ttGauge_;
+    prometheus::Family<prometheus::Gauge> &gatewaysGauge_;
+    std::set<std::map<std::string, std::string>> neighborLabels_;
+    std::set<std::string> hardifLabels_;
 };
 
 } // namespace meshd

@@ -133,7 +133,8 @@ int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
         0)
         return -EMSGSIZE;
     if (fill)
-        fill(msg.get());
+        if (int err = fill(msg.get()); err < 0)
+            return err;
 
     bool intr = false;
     Transaction t{&onEntry, stats, interrupted ? interrupted : &intr};
@@ -189,6 +190,105 @@ int Netlink::dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats 
     if (stats)
         stats->duplicates += static_cast<unsigned>(before - out.size());
     return 0;
+}
+
+namespace {
+
+struct SettingAttr {
+    const char *name;
+    int attr;
+    int width; // 8 or 32 bits
+    std::uint64_t divisor;
+};
+
+const SettingAttr meshAttrs[] = {
+    {"aggregated_ogms", BATADV_ATTR_AGGREGATED_OGMS_ENABLED, 8, 1},
+    {"ap_isolation", BATADV_ATTR_AP_ISOLATION_ENABLED, 8, 1},
+    {"bonding", BATADV_ATTR_BONDING_ENABLED, 8, 1},
+    {"bridge_loop_avoidance", BATADV_ATTR_BRIDGE_LOOP_AVOIDANCE_ENABLED, 8, 1},
+    {"distributed_arp_table", BATADV_ATTR_DISTRIBUTED_ARP_TABLE_ENABLED, 8, 1},
+    {"fragmentation", BATADV_ATTR_FRAGMENTATION_ENABLED, 8, 1},
+    {"gw_mode", BATADV_ATTR_GW_MODE, 8, 1},
+    {"gw_bandwidth_down_kbps", BATADV_ATTR_GW_BANDWIDTH_DOWN, 32, 100},
+    {"gw_bandwidth_up_kbps", BATADV_ATTR_GW_BANDWIDTH_UP, 32, 100},
+    {"gw_sel_class", BATADV_ATTR_GW_SEL_CLASS, 32, 1},
+    {"hop_penalty", BATADV_ATTR_HOP_PENALTY, 8, 1},
+    {"isolation_mark", BATADV_ATTR_ISOLATION_MARK, 32, 1},
+    {"isolation_mask", BATADV_ATTR_ISOLATION_MASK, 32, 1},
+    {"log_level", BATADV_ATTR_LOG_LEVEL, 32, 1},
+    {"multicast_forceflood", BATADV_ATTR_MULTICAST_FORCEFLOOD_ENABLED, 8, 1},
+    {"multicast_fanout", BATADV_ATTR_MULTICAST_FANOUT, 32, 1},
+    {"network_coding", BATADV_ATTR_NETWORK_CODING_ENABLED, 8, 1},
+    {"orig_interval_ms", BATADV_ATTR_ORIG_INTERVAL, 32, 1},
+};
+
+const SettingAttr hardifAttrs[] = {
+    {"hop_penalty", BATADV_ATTR_HOP_PENALTY, 8, 1},
+    {"elp_interval_ms", BATADV_ATTR_ELP_INTERVAL, 32, 1},
+    {"throughput_override_kbps", BATADV_ATTR_THROUGHPUT_OVERRIDE, 32, 100},
+};
+
+template <std::size_t N>
+int putSettings(nl_msg *msg, const SettingAttr (&table)[N],
+                const std::map<std::string, SettingValue> &values)
+{
+    for (const auto &[name, value] : values) {
+        const SettingAttr *a = nullptr;
+        for (const auto &t : table)
+            if (name == t.name)
+                a = &t;
+        if (!a)
+            return -EINVAL;
+        std::uint64_t v;
+        if (const bool *b = std::get_if<bool>(&value)) {
+            v = *b;
+        } else if (const std::uint64_t *n = std::get_if<std::uint64_t>(&value)) {
+            v = *n / a->divisor;
+        } else {
+            const std::string &s = std::get<std::string>(value);
+            if (a->attr != BATADV_ATTR_GW_MODE)
+                return -EINVAL;
+            if (s == "off")
+                v = BATADV_GW_MODE_OFF;
+            else if (s == "client")
+                v = BATADV_GW_MODE_CLIENT;
+            else if (s == "server")
+                v = BATADV_GW_MODE_SERVER;
+            else
+                return -EINVAL;
+        }
+        if ((a->width == 8 && v > 0xff) || v > 0xffffffffu)
+            return -ERANGE;
+        int rc = a->width == 8 ? nla_put_u8(msg, a->attr, static_cast<std::uint8_t>(v))
+                               : nla_put_u32(msg, a->attr, static_cast<std::uint32_t>(v));
+        if (rc < 0)
+            return -EMSGSIZE;
+    }
+    return 0;
+}
+
+} // namespace
+
+int Netlink::setMesh(int meshIfindex, const std::map<std::string, SettingValue> &values)
+{
+    return transact(
+        BATADV_CMD_SET_MESH, false, meshIfindex,
+        [&](nl_msg *msg) { return putSettings(msg, meshAttrs, values); }, [](nlattr **) {},
+        nullptr, nullptr);
+}
+
+int Netlink::setHardif(int meshIfindex, int hardifIndex,
+                       const std::map<std::string, SettingValue> &values)
+{
+    return transact(
+        BATADV_CMD_SET_HARDIF, false, meshIfindex,
+        [&](nl_msg *msg) {
+            if (nla_put_u32(msg, BATADV_ATTR_HARD_IFINDEX, static_cast<std::uint32_t>(hardifIndex)) <
+                0)
+                return -EMSGSIZE;
+            return putSettings(msg, hardifAttrs, values);
+        },
+        [](nlattr **) {}, nullptr, nullptr);
 }
 
 int Netlink::getMesh(int meshIfindex, MeshInfo &out)

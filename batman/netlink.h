@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,14 @@ public:
     int backbones(int meshIfindex, std::vector<BackboneEntry> &out, DumpStats *stats = nullptr);
     int dat(int meshIfindex, std::vector<DatEntry> &out, DumpStats *stats = nullptr);
 
+    // SET_MESH / SET_HARDIF with settings named as in settings.h, in
+    // meshd's units. -EINVAL for a name or value the driver cannot map.
+    int setMesh(int meshIfindex, const std::map<std::string, SettingValue> &values);
+    int setHardif(int meshIfindex, int hardifIndex,
+                  const std::map<std::string, SettingValue> &values);
+
 private:
-    using Fill = std::function<void(nl_msg *)>;
+    using Fill = std::function<int(nl_msg *)>; // 0 or -errno
     using OnEntry = std::function<void(nlattr **tb)>;
     // One request; `onEntry` sees each reply's validated attributes.
     int transact(int cmd, bool dump, int meshIfindex, const Fill &fill, const OnEntry &onEntry,

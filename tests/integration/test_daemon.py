@@ -272,13 +272,26 @@ def test_requests(d):
     r = c.call("frobnicate")
     check("unknown command -> unknown_command",
           r.get("error", {}).get("code") == "unknown_command", r)
+    # Without batman-adv on this kernel the mesh commands answer `unavailable`, as do
+    # the features this build does not have yet.
     for cmd in ("originators", "neighbors", "interfaces", "gateways", "translations", "claims",
                 "backbones", "dat", "mesh", "set", "topology", "links", "probes", "identity",
                 "peers"):
-        r = c.call(cmd)
-        if not check(f"contract command {cmd} is registered (unavailable for now)",
-                     r.get("error", {}).get("code") == "unavailable", r):
-            break
+        r = c.call(cmd, {"hop_penalty": 30} if cmd == "set" else None)
+        check(f"contract command {cmd} answers unavailable here",
+              r.get("error", {}).get("code") == "unavailable" and r["error"].get("message"), r)
+    r = c.call("status")
+    check("status explains why the mesh is unavailable",
+          "batman-adv" in r.get("result", {}).get("mesh", {}).get("reason", ""), r)
+    for args, label in (({"hop_penalty": 300}, "out of range"), ({"hop_penality": 3}, "unknown"),
+                        ({"bonding": "yes"}, "wrong type"), ({}, "empty"),
+                        ({"hardif": "a/b", "hop_penalty": 1}, "bad hardif name")):
+        r = c.call("set", args)
+        check(f"set: {label} -> invalid_argument before touching the kernel",
+              r.get("error", {}).get("code") == "invalid_argument", r)
+    r = c.call("translations", {"table": "both"})
+    check("translations: bad table -> invalid_argument",
+          r.get("error", {}).get("code") == "invalid_argument", r)
 
     # An over-long line: one bad_request, then the stream resumes.
     c.send_raw(b'{"cmd":"version","pad":"' + b"x" * (1024 * 1024 + 100) + b'"}\n')
@@ -637,9 +650,13 @@ def main():
             test_startup_conflicts(workdir, d, port)
         finally:
             probe.stop()
-        check(f"status answered within 50 ms throughout ({probe.samples} samples, worst "
-              f"{probe.worst * 1000:.1f} ms)", probe.worst < 0.050 and not probe.errors and
-              probe.samples > 20, f"worst {probe.worst * 1000:.1f} ms, errors {probe.errors[:3]}")
+        # Sanitizers slow every request several times over; the 50 ms promise is
+        # checked on the normal build, the sanitized one gets a looser bound.
+        bound = 0.200 if os.environ.get("MESHD_SANITIZED") else 0.050
+        check(f"status answered within {bound * 1000:.0f} ms throughout ({probe.samples} "
+              f"samples, worst {probe.worst * 1000:.1f} ms)", probe.worst < bound and
+              not probe.errors and probe.samples > 20,
+              f"worst {probe.worst * 1000:.1f} ms, errors {probe.errors[:3]}")
 
         start = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)

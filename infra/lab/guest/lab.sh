@@ -77,15 +77,19 @@ wait_until() {
 meshd_start() {
     local node=$1 cfg=$2 dir=/tmp/lab/$1
     echo "$cfg" | jq --arg s "$dir/meshd.sock" '.control.socket = $s | .metrics.listen //= "127.0.0.1:9474"' >"$dir/meshd.json"
-    on "$node" meshd --foreground --config "$dir/meshd.json" >"$dir/meshd.log" 2>&1 &
+    # An external command, not the `on` function, so that $! is meshd itself.
+    /usr/sbin/ip netns exec "$node" meshd --foreground --config "$dir/meshd.json" >"$dir/meshd.log" 2>&1 &
     echo $! >"$dir/meshd.pid"
     wait_until 10 test -S "$dir/meshd.sock"
 }
 
+# meshd_stop NODE: SIGTERM, then waits for meshd to exit; returns its status.
+# Call it directly, not under `check` (a subshell cannot wait for it).
 meshd_stop() {
-    local dir=/tmp/lab/$1
-    kill "$(cat "$dir/meshd.pid")" 2>/dev/null
-    wait "$(cat "$dir/meshd.pid")" 2>/dev/null
+    local pid
+    pid=$(cat "/tmp/lab/$1/meshd.pid")
+    kill "$pid" 2>/dev/null
+    wait "$pid"
 }
 
 # ctl NODE ARGS...: meshctl against the node's meshd.
@@ -131,4 +135,23 @@ eventually_json() {
     else
         fail "$name" "$filter does not hold for: $(echo "$out" | jq -c . 2>/dev/null | head -c 1500)"
     fi
+}
+
+# metric NODE NAME_AND_LABELS: the value of one sample of the node's /metrics
+# (the node's meshd listens on 127.0.0.1:9474 in its namespace).
+metric() {
+    on "$1" wget -qO- http://127.0.0.1:9474/metrics | awk -v m="$2" 'index($0, m " ") == 1 {print $2}'
+}
+
+# monitor_start NODE: records the node's monitor events in /tmp/lab/NODE/events.
+monitor_start() {
+    /usr/sbin/ip netns exec "$1" meshctl --socket "/tmp/lab/$1/meshd.sock" --json monitor \
+        >"/tmp/lab/$1/events" 2>/dev/null &
+    echo $! >"/tmp/lab/$1/monitor.pid"
+    sleep 0.3
+}
+
+# has_event NODE JQ_FILTER: some recorded event matches.
+has_event() {
+    jq -e -s "any(.[]; $2)" "/tmp/lab/$1/events" >/dev/null 2>&1
 }

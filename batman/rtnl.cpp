@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "rtnl.h"
+
+#include <net/if.h> // first: linux/if_link.h must not pull linux/if.h before it
+#include <cerrno>
+#include <cstring>
+#include <linux/batman_adv.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <memory>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+
+namespace batman {
+
+namespace {
+
+using MsgPtr = std::unique_ptr<nl_msg, decltype(&nlmsg_free)>;
+using SockPtr = std::unique_ptr<nl_sock, decltype(&nl_socket_free)>;
+
+struct Reply {
+    int error = 0;
+    bool done = false;
+    LinkInfo *info = nullptr;
+};
+
+int onError(sockaddr_nl *, nlmsgerr *err, void *arg)
+{
+    auto *r = static_cast<Reply *>(arg);
+    r->error = err->error;
+    r->done = true;
+    return NL_STOP;
+}
+
+int onAck(nl_msg *, void *arg)
+{
+    static_cast<Reply *>(arg)->done = true;
+    return NL_STOP;
+}
+
+int onLink(nl_msg *msg, void *arg)
+{
+    auto *r = static_cast<Reply *>(arg);
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_type != RTM_NEWLINK || !r->info)
+        return NL_OK;
+    nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
+        return NL_OK;
+    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
+    r->info->ifindex = static_cast<unsigned>(ifi->ifi_index);
+    r->info->up = ifi->ifi_flags & IFF_UP;
+    r->info->lowerUp = ifi->ifi_flags & 0x10000; // IFF_LOWER_UP (linux/if.h clashes with net/if.h)
+    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
+        r->info->master = nla_get_u32(tb[IFLA_MASTER]);
+    if (tb[IFLA_LINKINFO]) {
+        nlattr *li[IFLA_INFO_MAX + 1];
+        if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
+            li[IFLA_INFO_KIND] && nla_len(li[IFLA_INFO_KIND]) > 0) {
+            const char *kind = static_cast<const char *>(nla_data(li[IFLA_INFO_KIND]));
+            r->info->kind.assign(kind, strnlen(kind, static_cast<std::size_t>(nla_len(li[IFLA_INFO_KIND]))));
+        }
+    }
+    return NL_OK;
+}
+
+// Sends one request and waits for its answer.
+int transact(nl_msg *msg, LinkInfo *info = nullptr)
+{
+    SockPtr sock(nl_socket_alloc(), nl_socket_free);
+    if (!sock)
+        return -ENOMEM;
+    if (nl_connect(sock.get(), NETLINK_ROUTE) < 0)
+        return -EIO;
+    Reply r;
+    r.info = info;
+    std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+    if (!cb)
+        return -ENOMEM;
+    nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &r);
+    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onAck, &r);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onLink, &r);
+    if (nl_send_auto(sock.get(), msg) < 0)
+        return -EIO;
+    while (!r.done) {
+        int err = nl_recvmsgs(sock.get(), cb.get());
+        if (err < 0 && !r.done)
+            return r.error ? r.error : -EIO;
+        if (info && info->ifindex && !r.done)
+            break; // a GETLINK answer without an ACK
+    }
+    return r.error;
+}
+
+MsgPtr linkMessage(int type, int flags, int ifindex)
+{
+    MsgPtr msg(nlmsg_alloc_simple(type, NLM_F_REQUEST | NLM_F_ACK | flags), nlmsg_free);
+    if (!msg)
+        return msg;
+    ifinfomsg ifi = {};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = ifindex;
+    if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+        msg.reset();
+    return msg;
+}
+
+int indexOf(const std::string &name)
+{
+    unsigned idx = if_nametoindex(name.c_str());
+    return idx ? static_cast<int>(idx) : -ENODEV;
+}
+
+} // namespace
+
+std::optional<LinkInfo> linkInfo(const std::string &name)
+{
+    int idx = indexOf(name);
+    if (idx < 0)
+        return std::nullopt;
+    MsgPtr msg = linkMessage(RTM_GETLINK, 0, idx);
+    if (!msg)
+        return std::nullopt;
+    LinkInfo info;
+    if (transact(msg.get(), &info) < 0 || !info.ifindex)
+        return std::nullopt;
+    return info;
+}
+
+int createMeshInterface(const std::string &name, const std::string &algorithm)
+{
+    MsgPtr msg = linkMessage(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
+    if (!msg)
+        return -ENOMEM;
+    if (nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) < 0)
+        return -EMSGSIZE;
+    nlattr *linkinfo = nla_nest_start(msg.get(), IFLA_LINKINFO);
+    if (!linkinfo || nla_put_string(msg.get(), IFLA_INFO_KIND, "batadv") < 0)
+        return -EMSGSIZE;
+    nlattr *data = nla_nest_start(msg.get(), IFLA_INFO_DATA);
+    if (!data || nla_put_string(msg.get(), IFLA_BATADV_ALGO_NAME, algorithm.c_str()) < 0)
+        return -EMSGSIZE;
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), linkinfo);
+    return transact(msg.get());
+}
+
+int deleteLink(const std::string &name)
+{
+    int idx = indexOf(name);
+    if (idx < 0)
+        return idx;
+    MsgPtr msg = linkMessage(RTM_DELLINK, 0, idx);
+    return msg ? transact(msg.get()) : -ENOMEM;
+}
+
+int setMaster(const std::string &hardif, const std::string &master)
+{
+    int idx = indexOf(hardif);
+    if (idx < 0)
+        return idx;
+    int masterIdx = 0;
+    if (!master.empty() && (masterIdx = indexOf(master)) < 0)
+        return masterIdx;
+    MsgPtr msg = linkMessage(RTM_NEWLINK, 0, idx);
+    if (!msg)
+        return -ENOMEM;
+    if (nla_put_u32(msg.get(), IFLA_MASTER, static_cast<std::uint32_t>(masterIdx)) < 0)
+        return -EMSGSIZE;
+    return transact(msg.get());
+}
+
+int setUp(const std::string &name, bool up)
+{
+    int idx = indexOf(name);
+    if (idx < 0)
+        return idx;
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK), nlmsg_free);
+    if (!msg)
+        return -ENOMEM;
+    ifinfomsg ifi = {};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = idx;
+    ifi.ifi_flags = up ? IFF_UP : 0;
+    ifi.ifi_change = IFF_UP;
+    if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+        return -ENOMEM;
+    return transact(msg.get());
+}
+
+} // namespace batman
