@@ -102,6 +102,29 @@ std::string renderCommands(const json &rows)
     return renderTable(cols, rows);
 }
 
+std::string renderTopology(const json &t)
+{
+    std::string out = "Links of this node:\n";
+    out += t["links"].empty()
+               ? "  (none)\n"
+               : renderTable({{"Source", key("source")},
+                              {"Target", key("target")},
+                              {"Hardif", key("hardif")},
+                              {"TQ", key("tq"), true},
+                              {"Throughput",
+                               [](const json &r) {
+                                   return formatThroughput(r.value("throughput_kbps", json()));
+                               },
+                               true}},
+                             t["links"]);
+    out += "\nNodes:\n";
+    out += renderTable({{" ", [](const json &r) { return r.value("self", false) ? "*" : " "; }},
+                        {"Node", key("id")},
+                        {"Next hop", key("next_hop")}},
+                       t["nodes"]);
+    return out;
+}
+
 std::string renderVersion(const json &v)
 {
     std::string s = "meshd " + field(v, "version") + "\n";
@@ -303,6 +326,9 @@ std::string renderResult(const std::string &command, const json &result)
         return renderVersion(result);
     if (command == "status")
         return renderStatus(result);
+    if (command == "topology" && result.is_object() && result.contains("links") &&
+        result["links"].is_array() && result.contains("nodes") && result["nodes"].is_array())
+        return renderTopology(result);
     if (command == "commands" && result.is_array())
         return renderCommands(result);
     if (command == "originators" && result.is_array())

@@ -105,3 +105,18 @@ TEST_CASE("events render on one line", "[render]")
     CHECK(e.find('\n') == e.size() - 1);
     CHECK_THAT(e, Catch::Contains("config_reloaded applied=[\"x\"]"));
 }
+
+TEST_CASE("topology renders links and nodes as tables", "[render]")
+{
+    json t = json::parse(R"({"links": [{"source": "02:00:00:00:00:01", "target": "02:00:00:00:00:02",
+        "hardif": "eth0", "tq": 200, "throughput_kbps": null}],
+      "nodes": [{"id": "02:00:00:00:00:01", "self": true},
+                {"id": "02:00:00:00:00:02", "self": false, "next_hop": "02:00:00:00:00:02"}]})");
+    std::string out = renderResult("topology", t);
+    CHECK_THAT(out, Catch::Contains("Links of this node:"));
+    CHECK_THAT(out, Catch::Contains("eth0"));
+    auto l = lines(out);
+    REQUIRE(l.size() == 8);
+    CHECK(l[6].rfind("*  02:00:00:00:00:01", 0) == 0);
+    CHECK(l[7].find("02:00:00:00:00:02  02:00:00:00:00:02") != std::string::npos);
+}
