@@ -32,7 +32,6 @@ json feature(const char *state, const std::string &reason = {})
     return f;
 }
 
-const char *batmanUnavailable = "not part of this meshd build yet";
 
 } // namespace
 
@@ -318,7 +317,6 @@ void Daemon::registerCommands()
     const struct {
         const char *name, *summary, *reason;
     } pending[] = {
-        {"tp", "throughput meter towards an originator", batmanUnavailable},
         {"links", "per-neighbour link quality measured by the probes",
          "eBPF probes are not part of this meshd build yet"},
         {"probes", "loaded eBPF probes and why others are not",

@@ -18,6 +18,8 @@
 
 #include "attrs.h"
 #include "control_protocol.h"
+#include "counter_snapshot.h"
+#include "traffic.h"
 #include "rtnl.h"
 #include "log.h"
 #include "metrics.h"
@@ -111,6 +113,14 @@ MeshService::MeshService(EventLoop &loop, const Config &config, Metrics &metrics
                          .Register(metrics.registry()))
 {
     pathChanges_.Add({{"mesh", config_.mesh.interface}});
+    trafficPackets_ = std::make_shared<CounterSnapshot>(
+        "meshd_mesh_packets_total",
+        "Packets counted by batman-adv on the mesh interface (ethtool -S), by counter.");
+    trafficBytes_ = std::make_shared<CounterSnapshot>(
+        "meshd_mesh_bytes_total",
+        "Bytes counted by batman-adv on the mesh interface (ethtool -S), by counter.");
+    metrics.addCollectable(trafficPackets_);
+    metrics.addCollectable(trafficBytes_);
 }
 
 MeshService::~MeshService()
@@ -586,6 +596,19 @@ void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &orig
         hardifLabels_.insert(h);
     }
     degreeGauge_.Add({{"mesh", mesh}}).Set(static_cast<double>(distinct.size()));
+
+    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    if (batman::trafficCounters(mesh, counters) == 0) {
+        std::map<CounterSnapshot::Labels, double> packets, bytes;
+        for (const auto &[name, value] : counters) {
+            bool isBytes = name.size() > 6 && name.compare(name.size() - 6, 6, "_bytes") == 0;
+            std::string counter = isBytes ? name.substr(0, name.size() - 6) : name;
+            (isBytes ? bytes : packets)[{{"mesh", mesh}, {"counter", counter}}] =
+                static_cast<double>(value);
+        }
+        trafficPackets_->replace(std::move(packets));
+        trafficBytes_->replace(std::move(bytes));
+    }
 }
 
 void MeshService::subscribeConfigGroup()
@@ -598,6 +621,12 @@ void MeshService::subscribeConfigGroup()
         (group = genl_ctrl_resolve_grp(configSock_, BATADV_NL_NAME, BATADV_NL_MCAST_GROUP_CONFIG)) <
             0 ||
         nl_socket_add_membership(configSock_, group) < 0) {
+        nl_socket_free(configSock_);
+        configSock_ = nullptr;
+        return;
+    }
+    int tpGroup = genl_ctrl_resolve_grp(configSock_, BATADV_NL_NAME, BATADV_NL_MCAST_GROUP_TPMETER);
+    if (tpGroup < 0 || nl_socket_add_membership(configSock_, tpGroup) < 0) {
         nl_socket_free(configSock_);
         configSock_ = nullptr;
         return;
@@ -616,10 +645,21 @@ void MeshService::subscribeConfigGroup()
                 self->netlinkErrors_.Add({{"op", "config_event"}}).Increment();
                 return NL_OK;
             }
+            // Throughput meter results name no mesh interface; clients match the cookie.
             unsigned ours = if_nametoindex(self->config_.mesh.interface.c_str());
-            if (!tb[BATADV_ATTR_MESH_IFINDEX] || nla_get_u32(tb[BATADV_ATTR_MESH_IFINDEX]) != ours)
+            if (gnl->cmd != BATADV_CMD_TP_METER &&
+                (!tb[BATADV_ATTR_MESH_IFINDEX] || nla_get_u32(tb[BATADV_ATTR_MESH_IFINDEX]) != ours))
                 return NL_OK;
-            if (gnl->cmd == BATADV_CMD_SET_MESH) {
+            if (gnl->cmd == BATADV_CMD_TP_METER) {
+                if (auto r = batman::parseTpResult(tb))
+                    self->publish_("tp_result", {{"originator", r->originator.str()},
+                                                 {"cookie", r->cookie},
+                                                 {"result", r->reasonName()},
+                                                 {"complete", r->complete()},
+                                                 {"test_time_ms", r->testTimeMs},
+                                                 {"bytes", r->bytes},
+                                                 {"throughput_kbps", r->throughputKbps()}});
+            } else if (gnl->cmd == BATADV_CMD_SET_MESH) {
                 if (auto info = batman::parseMesh(tb)) {
                     json settings = json::object();
                     for (const auto &[k, v] : info->settings)
@@ -814,6 +854,40 @@ void MeshService::registerCommands(CommandRegistry &commands)
     });
     commands.add("set", "change mesh or hardif settings; returns the read-back values",
                  [this](const json &args) { return set(args); });
+    commands.add("tp", "start batman-adv's throughput meter towards an originator",
+                 [this](const json &args) {
+                     auto orig = args.contains("originator") && args["originator"].is_string()
+                                     ? batman::Mac::parse(args["originator"].get<std::string>())
+                                     : std::nullopt;
+                     if (!orig)
+                         return CommandResult::failure(errc::invalidArgument,
+                                                       "originator must be a MAC address");
+                     std::uint64_t ms = 10000;
+                     if (args.contains("time_ms")) {
+                         if (!args["time_ms"].is_number_unsigned() ||
+                             args["time_ms"].get<std::uint64_t>() < 100 ||
+                             args["time_ms"].get<std::uint64_t>() > 120000)
+                             return CommandResult::failure(errc::invalidArgument,
+                                                           "time_ms must be 100..120000");
+                         ms = args["time_ms"].get<std::uint64_t>();
+                     }
+                     int ifindex = 0;
+                     if (std::string why = prepare(ifindex); !why.empty())
+                         return CommandResult::failure(errc::unavailable, why);
+                     if (!configSock_)
+                         return CommandResult::failure(
+                             errc::unavailable, "not subscribed to the tpmeter group; results "
+                                                "could not be reported");
+                     std::uint32_t cookie = 0;
+                     if (int err = netlink_.startTpMeter(ifindex, *orig,
+                                                         static_cast<std::uint32_t>(ms), cookie);
+                         err < 0)
+                         return failure("tp", err);
+                     return CommandResult::success({{"originator", orig->str()},
+                                                    {"cookie", cookie},
+                                                    {"time_ms", ms},
+                                                    {"state", "started"}});
+                 });
     commands.add("topology", "mesh topology as nodes and links seen from this node",
                  [this](const json &) {
                      int ifindex = 0;

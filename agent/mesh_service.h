@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -94,6 +95,8 @@ private:
     prometheus::Family<prometheus::Counter> &pathChanges_;
     prometheus::Family<prometheus::Gauge> &ttGauge_;
     prometheus::Family<prometheus::Gauge> &gatewaysGauge_;
+    std::shared_ptr<class CounterSnapshot> trafficPackets_;
+    std::shared_ptr<class CounterSnapshot> trafficBytes_;
     std::set<std::map<std::string, std::string>> neighborLabels_;
     std::set<std::string> hardifLabels_;
 };

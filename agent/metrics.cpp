@@ -91,12 +91,21 @@ std::string Metrics::listen(const std::string &address)
         auto exposer = std::make_unique<prometheus::Exposer>(address, 2);
         exposer->RegisterCollectable(registry_);
         exposer->RegisterCollectable(process_);
+        for (const auto &c : extra_)
+            exposer->RegisterCollectable(c);
         exposer_ = std::move(exposer);
         parseListenAddress(address, &listenHost_, nullptr);
         return {};
     } catch (const std::exception &e) {
         return "cannot listen on " + address + " for metrics (address in use or not local?)";
     }
+}
+
+void Metrics::addCollectable(std::shared_ptr<prometheus::Collectable> collectable)
+{
+    if (exposer_)
+        exposer_->RegisterCollectable(collectable);
+    extra_.push_back(std::move(collectable));
 }
 
 void Metrics::stopListening()

@@ -7,6 +7,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <string>
+#include <vector>
 
 namespace prometheus {
 class Exposer;
@@ -29,10 +30,13 @@ public:
     void stopListening();
 
     prometheus::Registry &registry() { return *registry_; }
+    // Exports a collectable of the caller's through the exposer as well.
+    void addCollectable(std::shared_ptr<prometheus::Collectable> collectable);
 
 private:
     std::shared_ptr<prometheus::Registry> registry_;
     std::shared_ptr<prometheus::Collectable> process_;
+    std::vector<std::shared_ptr<prometheus::Collectable>> extra_;
     std::unique_ptr<prometheus::Exposer> exposer_;
     std::string listenHost_;
 

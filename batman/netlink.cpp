@@ -291,6 +291,30 @@ int Netlink::setHardif(int meshIfindex, int hardifIndex,
         [](nlattr **) {}, nullptr, nullptr);
 }
 
+int Netlink::startTpMeter(int meshIfindex, const Mac &originator, std::uint32_t testTimeMs,
+                          std::uint32_t &cookie)
+{
+    bool got = false;
+    int err = transact(
+        BATADV_CMD_TP_METER, false, meshIfindex,
+        [&](nl_msg *msg) {
+            if (nla_put(msg, BATADV_ATTR_ORIG_ADDRESS, 6, originator.bytes.data()) < 0 ||
+                nla_put_u32(msg, BATADV_ATTR_TPMETER_TEST_TIME, testTimeMs) < 0)
+                return -EMSGSIZE;
+            return 0;
+        },
+        [&](nlattr **tb) {
+            if (tb[BATADV_ATTR_TPMETER_COOKIE]) {
+                cookie = nla_get_u32(tb[BATADV_ATTR_TPMETER_COOKIE]);
+                got = true;
+            }
+        },
+        nullptr, nullptr);
+    if (err < 0)
+        return err;
+    return got ? 0 : -EBADMSG;
+}
+
 int Netlink::getMesh(int meshIfindex, MeshInfo &out)
 {
     bool got = false;

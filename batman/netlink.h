@@ -46,6 +46,11 @@ public:
     int backbones(int meshIfindex, std::vector<BackboneEntry> &out, DumpStats *stats = nullptr);
     int dat(int meshIfindex, std::vector<DatEntry> &out, DumpStats *stats = nullptr);
 
+    // Starts batman-adv's throughput meter towards an originator. The
+    // result arrives later on the "tpmeter" multicast group with `cookie`.
+    int startTpMeter(int meshIfindex, const Mac &originator, std::uint32_t testTimeMs,
+                     std::uint32_t &cookie);
+
     // SET_MESH / SET_HARDIF with settings named as in settings.h, in
     // meshd's units. -EINVAL for a name or value the driver cannot map.
     int setMesh(int meshIfindex, const std::map<std::string, SettingValue> &values);

@@ -181,6 +181,54 @@ std::optional<DatEntry> parseDat(nlattr **tb)
     return e;
 }
 
+bool TpResult::complete() const { return reason == BATADV_TP_REASON_COMPLETE; }
+
+const char *TpResult::reasonName() const
+{
+    switch (reason) {
+    case BATADV_TP_REASON_COMPLETE:
+        return "complete";
+    case BATADV_TP_REASON_CANCEL:
+        return "cancelled";
+    case BATADV_TP_REASON_DST_UNREACHABLE:
+        return "destination unreachable";
+    case BATADV_TP_REASON_RESEND_LIMIT:
+        return "resend limit reached";
+    case BATADV_TP_REASON_ALREADY_ONGOING:
+        return "a test to this originator is already running";
+    case BATADV_TP_REASON_MEMORY_ERROR:
+        return "kernel out of memory";
+    case BATADV_TP_REASON_CANT_SEND:
+        return "cannot send";
+    case BATADV_TP_REASON_TOO_MANY:
+        return "too many tests running";
+    }
+    return "unknown";
+}
+
+std::uint64_t TpResult::throughputKbps() const
+{
+    if (!complete() || testTimeMs == 0)
+        return 0;
+    return bytes * 8 / testTimeMs; // bytes*8 bits per ms = kbit/s
+}
+
+std::optional<TpResult> parseTpResult(nlattr **tb)
+{
+    if (!present(tb, {BATADV_ATTR_ORIG_ADDRESS, BATADV_ATTR_TPMETER_COOKIE,
+                      BATADV_ATTR_TPMETER_RESULT}))
+        return std::nullopt;
+    TpResult r;
+    r.originator = attrMac(tb[BATADV_ATTR_ORIG_ADDRESS]);
+    r.cookie = nla_get_u32(tb[BATADV_ATTR_TPMETER_COOKIE]);
+    r.reason = nla_get_u8(tb[BATADV_ATTR_TPMETER_RESULT]);
+    if (tb[BATADV_ATTR_TPMETER_TEST_TIME])
+        r.testTimeMs = nla_get_u32(tb[BATADV_ATTR_TPMETER_TEST_TIME]);
+    if (tb[BATADV_ATTR_TPMETER_BYTES])
+        r.bytes = nla_get_u64(tb[BATADV_ATTR_TPMETER_BYTES]);
+    return r;
+}
+
 std::optional<MeshInfo> parseMesh(nlattr **tb)
 {
     if (!present(tb, {BATADV_ATTR_MESH_IFINDEX, BATADV_ATTR_MESH_IFNAME,

@@ -106,6 +106,19 @@ struct DatEntry {
     std::uint32_t lastSeenMs = 0;
 };
 
+struct TpResult {
+    Mac originator;
+    std::uint32_t cookie = 0;
+    std::uint8_t reason = 0; // enum batadv_tp_meter_reason
+    std::uint32_t testTimeMs = 0;
+    std::uint64_t bytes = 0;
+
+    bool complete() const;
+    const char *reasonName() const;
+    // Acked payload over the test time; 0 when the test did not run.
+    std::uint64_t throughputKbps() const;
+};
+
 using SettingValue = std::variant<bool, std::uint64_t, std::string>;
 
 struct MeshInfo {
@@ -135,5 +148,6 @@ std::optional<ClaimEntry> parseClaim(nlattr **tb);
 std::optional<BackboneEntry> parseBackbone(nlattr **tb);
 std::optional<DatEntry> parseDat(nlattr **tb);
 std::optional<MeshInfo> parseMesh(nlattr **tb);
+std::optional<TpResult> parseTpResult(nlattr **tb);
 
 } // namespace batman

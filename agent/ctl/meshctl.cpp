@@ -50,6 +50,17 @@ int main(int argc, char **argv)
 
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::microseconds(static_cast<long long>(inv.timeoutSeconds * 1e6));
+    // tp: the result arrives as a monitor event, so listen before starting.
+    Client events;
+    if (inv.command == "tp") {
+        if (std::string err = events.connect(inv.socket, deadline); !err.empty())
+            return fail(ExitConnect, err);
+        std::string error;
+        if (std::string err = events.send({{"cmd", "monitor"}}, deadline); !err.empty())
+            return fail(ExitConnect, err);
+        if (!events.readLine(deadline, error))
+            return fail(ExitConnect, error);
+    }
     Client client;
     if (std::string err = client.connect(inv.socket, deadline); !err.empty())
         return fail(ExitConnect, err);
@@ -90,6 +101,39 @@ int main(int argc, char **argv)
             }
             json event = json::parse(*ev, nullptr, false);
             print(event.is_discarded() ? *ev + "\n" : renderEvent(event));
+        }
+    }
+
+    if (inv.command == "tp") {
+        std::uint64_t ms = result.value("time_ms", std::uint64_t{10000});
+        std::uint32_t cookie = result.value("cookie", std::uint32_t{0});
+        if (!inv.json)
+            fprintf(stderr, "meshctl: throughput meter to %s running for %.1f s...\n",
+                    result.value("originator", "?").c_str(), static_cast<double>(ms) / 1000);
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms) +
+                     std::chrono::seconds(15);
+        for (;;) {
+            auto ev = events.readLine(until, error);
+            if (!ev)
+                return fail(ExitConnect, "no throughput meter result: " + error);
+            json event = json::parse(*ev, nullptr, false);
+            if (!event.is_object() || event.value("event", "") != "tp_result" ||
+                event.value("cookie", std::uint32_t{0}) != cookie)
+                continue;
+            if (inv.json) {
+                print(event.dump(2) + "\n");
+            } else if (event.value("complete", false)) {
+                char line[256];
+                snprintf(line, sizeof(line),
+                         "Test duration %llu ms.\nSent %llu bytes.\nThroughput: %s\n",
+                         static_cast<unsigned long long>(event.value("test_time_ms", 0ULL)),
+                         static_cast<unsigned long long>(event.value("bytes", 0ULL)),
+                         formatThroughput(event["throughput_kbps"]).c_str());
+                print(line);
+            }
+            if (!event.value("complete", false))
+                return fail(ExitDaemonError, "tp: " + event.value("result", std::string("failed")));
+            return ExitOk;
         }
     }
 

@@ -31,6 +31,17 @@ check_json "n1: status reports the applied settings without differences" \
 converged() { [ "$(on n1 batctl oj | jq '[.[] | select(.best)] | length')" -ge 2 ]; }
 check "managed mesh converges: n1 routes to n2 and n3" wait_until 40 converged
 
+# The throughput meter: the result arrives on the tpmeter group.
+n3mac=$(on n3 cat /sys/class/net/l-n2/address)
+check_json "n1: tp to n3 completes with bytes and a throughput" \
+    '.complete == true and .bytes > 0 and .throughput_kbps > 0 and .test_time_ms >= 1000' \
+    ctl n1 --json --timeout 5 tp "$n3mac" --time 1.5
+tp_human() { ctl n1 tp "$n3mac" --time 1 2>/dev/null | grep -q '^Throughput: '; }
+check "n1: meshctl tp prints the throughput like batctl tp" tp_human
+tp_unreachable() { ! ctl n1 tp 02:de:ad:be:ef:00 --time 1 2>/dev/null; }
+check "n1: tp to an unknown originator fails with exit 1" tp_unreachable
+
+
 monitor_start n1
 # A hardif that appears later is attached by the next poll.
 ip link add l-late netns n1 type veth peer name l-n1b netns n2

@@ -60,3 +60,5 @@ degree() { [ "$(metric n1 'meshd_node_degree{mesh="bat0"}')" = 2 ]; }
 check "n1: meshd_node_degree is 2" wait_until 10 degree
 tq() { v=$(metric n1 "meshd_neighbor_tq_ratio{hardif=\"l-n4\",mesh=\"bat0\",neighbor=\"$(on n4 cat /sys/class/net/l-n1/address)\"}"); awk -v v="$v" 'BEGIN { exit !(v > 0 && v <= 1) }'; }
 check "n1: meshd_neighbor_tq_ratio for n4 is in (0, 1]" wait_until 10 tq
+mgmt() { v=$(metric n1 'meshd_mesh_packets_total{counter="mgmt_tx",mesh="bat0"}'); awk -v v="$v" 'BEGIN { exit !(v > 0) }'; }
+check "n1: batman-adv traffic counters exported (mgmt_tx > 0)" wait_until 10 mgmt
