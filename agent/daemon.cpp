@@ -245,9 +245,8 @@ json Daemon::status() const
 {
     auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
     json mesh = mesh_->status();
-    json hardifs = json::array();
-    for (const auto &h : config_.mesh.hardifs)
-        hardifs.push_back({{"hardif", h.name}, {"state", "unknown"}});
+    json hardifs = mesh["hardifs"];
+    mesh.erase("hardifs");
 
     json probes = config_.probes.enabled
                       ? feature("unavailable", "eBPF probes are not part of this meshd build yet")

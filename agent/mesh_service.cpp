@@ -197,16 +197,32 @@ json MeshService::status()
     mesh["hardif_states"] = hardifs;
     if (!lastApply_.empty())
         mesh["settings_applied"] = lastApply_;
+    // Hard interfaces: what the kernel has, plus configured ones it lacks.
+    json list = json::array();
+    std::set<std::string> listed;
     int ifindex = 0;
-    if (std::string why = prepare(ifindex); !why.empty()) {
+    std::string why = prepare(ifindex);
+    std::vector<batman::HardifEntry> kernelHardifs;
+    if (why.empty() && netlink_.hardifs(ifindex, kernelHardifs) == 0)
+        for (const auto &h : kernelHardifs) {
+            list.push_back({{"hardif", h.name}, {"state", h.active ? "active" : "inactive"}});
+            listed.insert(h.name);
+        }
+    for (const auto &[name, state] : hardifState_)
+        if (!listed.count(name))
+            list.push_back({{"hardif", name}, {"state", state}});
+    mesh["hardifs"] = list;
+    if (!why.empty()) {
         mesh["state"] = "unavailable";
-        mesh["reason"] = why;
+        // Manage mode knows more about why (creation failed, wrong kind...).
+        mesh["reason"] = meshProblem_.empty() ? why : meshProblem_;
         return mesh;
     }
     batman::MeshInfo info;
     if (int err = netlink_.getMesh(ifindex, info); err < 0) {
         mesh["state"] = "unavailable";
-        mesh["reason"] = config_.mesh.interface + ": " + strerror(-err);
+        mesh["reason"] = meshProblem_.empty() ? config_.mesh.interface + ": " + strerror(-err)
+                                              : meshProblem_;
         return mesh;
     }
     mesh["state"] = meshProblem_.empty() ? "ok" : "degraded";
@@ -346,7 +362,7 @@ std::string MeshService::reconcile(bool fatal)
             continue;
         hardifSettingsPending_.erase(h.name);
         if (!h.settings.empty())
-            lastApply_[h.name] = applyHardifSettings(ifindex, h.name, h.settings);
+            lastApply_["hardifs"][h.name] = applyHardifSettings(ifindex, h.name, h.settings);
     }
     meshProblem_.clear();
     return {};
@@ -445,6 +461,8 @@ CommandResult MeshService::set(const json &args)
     int ifindex = 0;
     if (std::string why = prepare(ifindex); !why.empty())
         return CommandResult::failure(errc::unavailable, why);
+    if (!hardif.empty() && !if_nametoindex(hardif.c_str()))
+        return CommandResult::failure(errc::invalidArgument, "hardif " + hardif + " does not exist");
     json result = hardif.empty() ? applyMeshSettings(ifindex, valid)
                                  : applyHardifSettings(ifindex, hardif, valid);
     if (result.contains("error"))
@@ -480,6 +498,9 @@ void MeshService::poll()
         }
         return;
     }
+    if (!configSock_)
+        subscribeConfigGroup(); // batman-adv may have been loaded since start
+
     std::vector<batman::OriginatorEntry> originators;
     std::vector<batman::NeighborEntry> neighbors;
     std::vector<batman::GatewayEntry> gateways;
@@ -488,7 +509,11 @@ void MeshService::poll()
     std::vector<batman::GlobalTranslation> globalTt;
     auto timed = [&](const char *name, auto fn) {
         auto start = std::chrono::steady_clock::now();
-        int err = fn();
+        batman::DumpStats stats;
+        int err = fn(&stats);
+        if (stats.badEntries)
+            netlinkErrors_.Add({{"op", std::string(name) + "_bad_entry"}})
+                .Increment(static_cast<double>(stats.badEntries));
         if (err < 0 && err != -ENOENT) {
             netlinkErrors_.Add({{"op", name}}).Increment();
             return false;
@@ -500,12 +525,16 @@ void MeshService::poll()
                          .count());
         return true;
     };
-    bool ok = timed("originators", [&] { return netlink_.originators(ifindex, originators); }) &&
-              timed("neighbors", [&] { return netlink_.neighbors(ifindex, neighbors); }) &&
-              timed("gateways", [&] { return netlink_.gateways(ifindex, gateways); }) &&
-              timed("interfaces", [&] { return netlink_.hardifs(ifindex, hardifs); });
-    timed("translations_local", [&] { return netlink_.localTranslations(ifindex, localTt); });
-    timed("translations_global", [&] { return netlink_.globalTranslations(ifindex, globalTt); });
+    using S = batman::DumpStats *;
+    bool ok =
+        timed("originators", [&](S s) { return netlink_.originators(ifindex, originators, s); }) &&
+        timed("neighbors", [&](S s) { return netlink_.neighbors(ifindex, neighbors, s); }) &&
+        timed("gateways", [&](S s) { return netlink_.gateways(ifindex, gateways, s); }) &&
+        timed("interfaces", [&](S s) { return netlink_.hardifs(ifindex, hardifs, s); });
+    timed("translations_local",
+          [&](S s) { return netlink_.localTranslations(ifindex, localTt, s); });
+    timed("translations_global",
+          [&](S s) { return netlink_.globalTranslations(ifindex, globalTt, s); });
     if (!ok)
         return;
 
@@ -545,11 +574,13 @@ void MeshService::poll()
         }
     }
     snapshot_ = std::move(next);
-    updateMetrics(originators, neighbors, gateways.size(), localTt.size(), globalTt.size());
+    updateMetrics(originators, neighbors, hardifs, gateways.size(), localTt.size(),
+                  globalTt.size());
 }
 
 void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &originators,
                                 const std::vector<batman::NeighborEntry> &neighbors,
+                                const std::vector<batman::HardifEntry> &hardifs,
                                 std::size_t gateways, std::size_t localTt, std::size_t globalTt)
 {
     const std::string &mesh = config_.mesh.interface;
@@ -559,6 +590,8 @@ void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &orig
     ttGauge_.Add({{"mesh", mesh}, {"table", "global"}}).Set(static_cast<double>(globalTt));
 
     std::map<std::string, double> perHardif;
+    for (const auto &h : hardifs)
+        perHardif[h.name] = 0; // a hardif without neighbours reads 0, not absent
     std::set<batman::Mac> distinct;
     std::set<std::map<std::string, std::string>> labels;
     for (const auto &n : neighbors) {

@@ -64,6 +64,7 @@ private:
     void poll();
     void updateMetrics(const std::vector<batman::OriginatorEntry> &originators,
                        const std::vector<batman::NeighborEntry> &neighbors,
+                       const std::vector<batman::HardifEntry> &hardifs,
                        std::size_t gateways, std::size_t localTt, std::size_t globalTt);
     void subscribeConfigGroup();
     void onConfigGroup();

@@ -27,7 +27,7 @@ check "n2: l-n1 active" wait_until 10 attached n2 l-n1
 check "n2: l-n3 active" wait_until 10 attached n2 l-n3
 check_json "n1: status reports l-late as missing" '.mesh.hardif_states["l-late"] == "missing" and .mesh.state == "ok"' ctl n1 --json status
 check_json "n1: status reports the applied settings without differences" \
-    '.mesh.settings_applied.mesh.differences == [] and .mesh.settings_applied["l-n2"].effective.hop_penalty == 7' ctl n1 --json status
+    '.mesh.settings_applied.mesh.differences == [] and .mesh.settings_applied.hardifs["l-n2"].effective.hop_penalty == 7' ctl n1 --json status
 converged() { [ "$(on n1 batctl oj | jq '[.[] | select(.best)] | length')" -ge 2 ]; }
 check "managed mesh converges: n1 routes to n2 and n3" wait_until 40 converged
 
