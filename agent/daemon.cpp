@@ -238,7 +238,8 @@ json Daemon::version() const
     auto mod = batman::moduleVersion();
     return {{"version", MESHD_VERSION},
             {"batman_adv_version", mod ? json(*mod) : json(nullptr)},
-            {"algorithm", config_.mesh.algorithm}};
+            {"algorithm", config_.mesh.algorithm},
+            {"routing_algorithms", mesh_->routingAlgorithms()}};
 }
 
 json Daemon::status() const

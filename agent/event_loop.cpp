@@ -23,20 +23,24 @@ int EventLoop::init()
 
 int EventLoop::addFd(int fd, std::uint32_t events, FdHandler handler)
 {
+    std::uint32_t generation = nextGeneration_++;
     struct epoll_event ev = {};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = (std::uint64_t{generation} << 32) | static_cast<std::uint32_t>(fd);
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
         return -errno;
-    handlers_[fd] = std::make_shared<FdHandler>(std::move(handler));
+    handlers_[fd] = {generation, std::make_shared<FdHandler>(std::move(handler))};
     return 0;
 }
 
 int EventLoop::modifyFd(int fd, std::uint32_t events)
 {
+    auto it = handlers_.find(fd);
+    if (it == handlers_.end())
+        return -ENOENT;
     struct epoll_event ev = {};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = (std::uint64_t{it->second.generation} << 32) | static_cast<std::uint32_t>(fd);
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) < 0)
         return -errno;
     return 0;
@@ -133,11 +137,13 @@ int EventLoop::run()
         }
         auto start = Clock::now();
         for (int i = 0; i < n && running_; i++) {
-            auto it = handlers_.find(events[i].data.fd);
-            if (it == handlers_.end())
-                continue; // removed by an earlier handler in this batch
+            int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+            auto generation = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
+            auto it = handlers_.find(fd);
+            if (it == handlers_.end() || it->second.generation != generation)
+                continue; // removed (and maybe reused) by an earlier handler in this batch
             // Keep the handler alive even if it removes itself.
-            auto handler = it->second;
+            auto handler = it->second.handler;
             (*handler)(events[i].events);
         }
         auto took = Clock::now() - start;

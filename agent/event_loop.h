@@ -56,7 +56,14 @@ private:
     UniqueFD signalFd_;
     SignalHandler signalHandler_;
     DeadlineHeap timers_;
-    std::map<int, std::shared_ptr<FdHandler>> handlers_;
+    // Keyed by fd; the generation tells a stale event for a closed fd from
+    // one for a new fd that reused its number within the same batch.
+    struct Registration {
+        std::uint32_t generation;
+        std::shared_ptr<FdHandler> handler;
+    };
+    std::map<int, Registration> handlers_;
+    std::uint32_t nextGeneration_ = 1;
     bool running_ = false;
     Clock::duration longest_{};
 };

@@ -16,6 +16,10 @@
 #include "log.h"
 #include "meshd_build.h"
 #include "module.h"
+#include "netlink.h"
+
+#include <algorithm>
+#include <vector>
 
 using namespace meshd;
 
@@ -108,6 +112,21 @@ int parseArgs(int argc, char **argv, Args &args)
 bool checkKernel(const Config &config)
 {
     bool ok = true;
+    if (batman::moduleVersion() && config.mesh.manage) {
+        batman::Netlink netlink;
+        std::vector<std::string> algorithms;
+        if (netlink.open() == 0 && netlink.routingAlgorithms(algorithms) == 0 &&
+            std::find(algorithms.begin(), algorithms.end(), config.mesh.algorithm) ==
+                algorithms.end()) {
+            std::string list;
+            for (const auto &a : algorithms)
+                list += (list.empty() ? "" : ", ") + a;
+            fprintf(stderr, "meshd: mesh.algorithm: %s is not offered by this kernel's batman-adv "
+                            "(available: %s)\n",
+                    config.mesh.algorithm.c_str(), list.c_str());
+            ok = false;
+        }
+    }
     if (!batman::moduleVersion()) {
         if (config.mesh.manage) {
             fprintf(stderr,

@@ -242,6 +242,16 @@ json MeshService::status()
     return mesh;
 }
 
+json MeshService::routingAlgorithms()
+{
+    int ifindex = 0;
+    std::vector<std::string> algorithms;
+    prepare(ifindex); // opens the family even when the mesh interface is missing
+    if (netlink_.isOpen())
+        netlink_.routingAlgorithms(algorithms);
+    return algorithms;
+}
+
 std::string MeshService::start()
 {
     if (config_.mesh.manage) {

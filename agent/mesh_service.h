@@ -47,6 +47,8 @@ public:
 
     void registerCommands(CommandRegistry &commands);
     nlohmann::json status();
+    // The kernel's routing algorithms, [] without batman-adv.
+    nlohmann::json routingAlgorithms();
 
 private:
     std::string prepare(int &ifindex);

@@ -129,8 +129,9 @@ int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
     if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0,
                      dump ? NLM_F_DUMP : NLM_F_ACK, static_cast<std::uint8_t>(cmd), 1))
         return -ENOMEM;
-    if (nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
-        0)
+    if (meshIfindex > 0 &&
+        nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
+            0)
         return -EMSGSIZE;
     if (fill)
         if (int err = fill(msg.get()); err < 0)
@@ -313,6 +314,18 @@ int Netlink::startTpMeter(int meshIfindex, const Mac &originator, std::uint32_t 
     if (err < 0)
         return err;
     return got ? 0 : -EBADMSG;
+}
+
+int Netlink::routingAlgorithms(std::vector<std::string> &out)
+{
+    out.clear();
+    return transact(
+        BATADV_CMD_GET_ROUTING_ALGOS, true, 0, {},
+        [&](nlattr **tb) {
+            if (tb[BATADV_ATTR_ALGO_NAME])
+                out.emplace_back(nla_get_string(tb[BATADV_ATTR_ALGO_NAME]));
+        },
+        nullptr, nullptr);
 }
 
 int Netlink::getMesh(int meshIfindex, MeshInfo &out)

@@ -34,6 +34,8 @@ public:
     bool isOpen() const { return sock_ != nullptr; }
 
     int getMesh(int meshIfindex, MeshInfo &out);
+    // Routing algorithms the running batman-adv offers ("BATMAN_IV", ...).
+    int routingAlgorithms(std::vector<std::string> &out);
     int originators(int meshIfindex, std::vector<OriginatorEntry> &out, DumpStats *stats = nullptr);
     int neighbors(int meshIfindex, std::vector<NeighborEntry> &out, DumpStats *stats = nullptr);
     int hardifs(int meshIfindex, std::vector<HardifEntry> &out, DumpStats *stats = nullptr);

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 #include "event_loop.h"
 
@@ -54,4 +55,53 @@ TEST_CASE("a timer added from a timer callback fires", "[loop]")
     loop.addTimer(1ms, tick);
     REQUIRE(loop.run() == 0);
     CHECK(count == 3);
+}
+
+TEST_CASE("a stale event for a closed fd does not reach a handler that reused its number",
+          "[loop]")
+{
+    EventLoop loop;
+    REQUIRE(loop.init() == 0);
+    int a[2], b[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
+    UniqueFD a1(a[1]), b1(b[1]);
+    int first = a[0], second = b[0];
+    // Both readable in the same batch; whichever runs first closes the
+    // other and puts a new handler on the same fd number.
+    REQUIRE(write(a1.get(), "x", 1) == 1);
+    REQUIRE(write(b1.get(), "x", 1) == 1);
+    int staleCalls = 0, handled = 0;
+    std::vector<UniqueFD> keep;
+    auto replace = [&](int victim) {
+        loop.removeFd(victim);
+        close(victim);
+        int p[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p) == 0);
+        keep.emplace_back(p[1]); // open and silent: the new fd is never readable
+        int reused = p[0];
+        if (reused != victim) {
+            // The kernel gave another number: make it the same one.
+            REQUIRE(dup2(reused, victim) == victim);
+            close(reused);
+        }
+        REQUIRE(loop.addFd(victim, EPOLLIN, [&](std::uint32_t) { staleCalls++; }) == 0);
+    };
+    char byte;
+    REQUIRE(loop.addFd(first, EPOLLIN, [&](std::uint32_t) {
+        handled++;
+        REQUIRE(read(first, &byte, 1) == 1);
+        replace(second);
+    }) == 0);
+    REQUIRE(loop.addFd(second, EPOLLIN, [&](std::uint32_t) {
+        handled++;
+        REQUIRE(read(second, &byte, 1) == 1);
+        replace(first);
+    }) == 0);
+    loop.addTimer(std::chrono::milliseconds(20), [&] { loop.stop(); });
+    REQUIRE(loop.run() == 0);
+    CHECK(handled == 1);
+    CHECK(staleCalls == 0);
+    close(first);
+    close(second);
 }

@@ -28,6 +28,11 @@ check "n2: l-n3 active" wait_until 10 attached n2 l-n3
 check_json "n1: status reports l-late as missing" '.mesh.hardif_states["l-late"] == "missing" and .mesh.state == "ok"' ctl n1 --json status
 check_json "n1: status reports the applied settings without differences" \
     '.mesh.settings_applied.mesh.differences == [] and .mesh.settings_applied.hardifs["l-n2"].effective.hop_penalty == 7' ctl n1 --json status
+check_json "n1: version lists the kernel's routing algorithms" \
+    '(.routing_algorithms | index("BATMAN_IV")) != null and (.routing_algorithms | index("BATMAN_V")) != null' ctl n1 --json version
+check_cfg() { on n1 meshd --check --config /tmp/lab/n1/meshd.json; }
+check "n1: meshd --check accepts its config on a kernel with batman-adv" check_cfg
+
 converged() { [ "$(on n1 batctl oj | jq '[.[] | select(.best)] | length')" -ge 2 ]; }
 check "managed mesh converges: n1 routes to n2 and n3" wait_until 40 converged
 
