@@ -452,8 +452,48 @@ json MeshService::applyHardifSettings(int ifindex, const std::string &hardif, co
     return compareSettings(wanted, effective);
 }
 
+CommandResult MeshService::setVlan(const json &args)
+{
+    if (!args["vlan"].is_number_unsigned() || args["vlan"].get<std::uint64_t>() > 4095)
+        return CommandResult::failure(errc::invalidArgument, "vlan must be a VLAN id 0..4095");
+    auto vid = static_cast<std::uint16_t>(args["vlan"].get<std::uint64_t>());
+    for (auto it = args.begin(); it != args.end(); ++it)
+        if (it.key() != "vlan" && it.key() != "ap_isolation")
+            return CommandResult::failure(errc::invalidArgument,
+                                          it.key() + ": a VLAN only has ap_isolation");
+    if (!args.contains("ap_isolation") || !args["ap_isolation"].is_boolean())
+        return CommandResult::failure(errc::invalidArgument,
+                                      "ap_isolation: expected a boolean (true or false)");
+    int ifindex = 0;
+    if (std::string why = prepare(ifindex); !why.empty())
+        return CommandResult::failure(errc::unavailable, why);
+    // batman-adv knows tagged VLANs by the vid with bit 15 set.
+    std::uint16_t tagged = static_cast<std::uint16_t>(vid | 0x8000);
+    if (int err = netlink_.setVlan(ifindex, tagged, args["ap_isolation"].get<bool>()); err < 0) {
+        if (err == -ENOENT)
+            return CommandResult::failure(errc::invalidArgument,
+                                          "VLAN " + std::to_string(vid) + " does not exist on " +
+                                              config_.mesh.interface);
+        return failure("set_vlan", err);
+    }
+    bool effective = false;
+    if (int err = netlink_.getVlan(ifindex, tagged, effective); err < 0)
+        return failure("get_vlan", err);
+    json differences = json::array();
+    if (effective != args["ap_isolation"].get<bool>())
+        differences.push_back({{"setting", "ap_isolation"},
+                               {"requested", args["ap_isolation"]},
+                               {"effective", effective}});
+    return CommandResult::success({{"vlan", vid},
+                                   {"settings", {{"ap_isolation", effective}}},
+                                   {"differences", differences},
+                                   {"hardif", nullptr}});
+}
+
 CommandResult MeshService::set(const json &args)
 {
+    if (args.contains("vlan"))
+        return setVlan(args);
     json settings = args;
     std::string hardif;
     if (settings.contains("hardif")) {
@@ -876,6 +916,17 @@ void MeshService::registerCommands(CommandRegistry &commands)
             return err;
         });
     });
+    commands.add("multicast", "multicast flags announced by each originator", [this](const json &) {
+        return table("multicast", [this](int ifindex, batman::DumpStats &stats, json &rows) {
+            std::vector<batman::McastEntry> entries;
+            int err = netlink_.multicastFlags(ifindex, entries, &stats);
+            for (const auto &e : entries)
+                rows.push_back({{"originator", e.originator.str()},
+                                {"flags", batman::mcastFlagNames(e.flags)},
+                                {"flags_raw", e.flags}});
+            return err;
+        });
+    });
     commands.add("mesh", "mesh interface settings", [this](const json &) {
         int ifindex = 0;
         if (std::string why = prepare(ifindex); !why.empty())
@@ -905,6 +956,15 @@ void MeshService::registerCommands(CommandRegistry &commands)
                      if (!orig)
                          return CommandResult::failure(errc::invalidArgument,
                                                        "originator must be a MAC address");
+                     if (args.contains("cancel") && args["cancel"] == true) {
+                         int ifindex = 0;
+                         if (std::string why = prepare(ifindex); !why.empty())
+                             return CommandResult::failure(errc::unavailable, why);
+                         if (int err = netlink_.cancelTpMeter(ifindex, *orig); err < 0)
+                             return failure("tp_cancel", err);
+                         return CommandResult::success(
+                             {{"originator", orig->str()}, {"state", "cancel requested"}});
+                     }
                      std::uint64_t ms = 10000;
                      if (args.contains("time_ms")) {
                          if (!args["time_ms"].is_number_unsigned() ||

@@ -55,6 +55,7 @@ private:
     CommandResult failure(const char *op, int err);
     template <typename Fn> CommandResult table(const char *name, Fn dump);
     CommandResult set(const nlohmann::json &args);
+    CommandResult setVlan(const nlohmann::json &args);
 
     // Manage mode, once per poll. `fatal` makes problems start-up errors.
     std::string reconcile(bool fatal);

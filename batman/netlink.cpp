@@ -316,6 +316,62 @@ int Netlink::startTpMeter(int meshIfindex, const Mac &originator, std::uint32_t 
     return got ? 0 : -EBADMSG;
 }
 
+int Netlink::cancelTpMeter(int meshIfindex, const Mac &originator)
+{
+    return transact(
+        BATADV_CMD_TP_METER_CANCEL, false, meshIfindex,
+        [&](nl_msg *msg) {
+            return nla_put(msg, BATADV_ATTR_ORIG_ADDRESS, 6, originator.bytes.data()) < 0 ? -EMSGSIZE
+                                                                                          : 0;
+        },
+        [](nlattr **) {}, nullptr, nullptr);
+}
+
+int Netlink::multicastFlags(int meshIfindex, std::vector<McastEntry> &out, DumpStats *stats)
+{
+    out.clear();
+    // Not dumpTable(): the dump starts with a header about this node that
+    // carries no originator and is not a bad entry.
+    return transact(
+        BATADV_CMD_GET_MCAST_FLAGS, true, meshIfindex, {},
+        [&](nlattr **tb) {
+            if (auto e = parseMcast(tb))
+                out.push_back(*e);
+        },
+        stats, nullptr);
+}
+
+int Netlink::getVlan(int meshIfindex, std::uint16_t vid, bool &apIsolation)
+{
+    bool got = false;
+    int err = transact(
+        BATADV_CMD_GET_VLAN, false, meshIfindex,
+        [&](nl_msg *msg) { return nla_put_u16(msg, BATADV_ATTR_VLANID, vid) < 0 ? -EMSGSIZE : 0; },
+        [&](nlattr **tb) {
+            if (tb[BATADV_ATTR_AP_ISOLATION_ENABLED]) {
+                apIsolation = nla_get_u8(tb[BATADV_ATTR_AP_ISOLATION_ENABLED]) != 0;
+                got = true;
+            }
+        },
+        nullptr, nullptr);
+    if (err < 0)
+        return err;
+    return got ? 0 : -EBADMSG;
+}
+
+int Netlink::setVlan(int meshIfindex, std::uint16_t vid, bool apIsolation)
+{
+    return transact(
+        BATADV_CMD_SET_VLAN, false, meshIfindex,
+        [&](nl_msg *msg) {
+            if (nla_put_u16(msg, BATADV_ATTR_VLANID, vid) < 0 ||
+                nla_put_u8(msg, BATADV_ATTR_AP_ISOLATION_ENABLED, apIsolation) < 0)
+                return -EMSGSIZE;
+            return 0;
+        },
+        [](nlattr **) {}, nullptr, nullptr);
+}
+
 int Netlink::routingAlgorithms(std::vector<std::string> &out)
 {
     out.clear();

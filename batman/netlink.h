@@ -53,6 +53,13 @@ public:
     int startTpMeter(int meshIfindex, const Mac &originator, std::uint32_t testTimeMs,
                      std::uint32_t &cookie);
 
+    int cancelTpMeter(int meshIfindex, const Mac &originator);
+
+    int multicastFlags(int meshIfindex, std::vector<McastEntry> &out, DumpStats *stats = nullptr);
+    // AP isolation of a VLAN on top of the mesh interface (vid without the tagged bit).
+    int getVlan(int meshIfindex, std::uint16_t vid, bool &apIsolation);
+    int setVlan(int meshIfindex, std::uint16_t vid, bool apIsolation);
+
     // SET_MESH / SET_HARDIF with settings named as in settings.h, in
     // meshd's units. -EINVAL for a name or value the driver cannot map.
     int setMesh(int meshIfindex, const std::map<std::string, SettingValue> &values);

@@ -181,6 +181,28 @@ std::optional<DatEntry> parseDat(nlattr **tb)
     return e;
 }
 
+std::vector<const char *> mcastFlagNames(std::uint32_t flags)
+{
+    static const char *names[] = {"want_all_unsnoopables", "want_all_ipv4", "want_all_ipv6",
+                                  "want_no_rtr4", "want_no_rtr6", "have_mc_ptype_capa"};
+    std::vector<const char *> out;
+    for (std::uint32_t bit = 0; bit < 6; bit++)
+        if (flags & (1u << bit))
+            out.push_back(names[bit]);
+    return out;
+}
+
+std::optional<McastEntry> parseMcast(nlattr **tb)
+{
+    if (!tb[BATADV_ATTR_ORIG_ADDRESS])
+        return std::nullopt;
+    McastEntry e;
+    e.originator = attrMac(tb[BATADV_ATTR_ORIG_ADDRESS]);
+    if (tb[BATADV_ATTR_MCAST_FLAGS])
+        e.flags = nla_get_u32(tb[BATADV_ATTR_MCAST_FLAGS]);
+    return e;
+}
+
 bool TpResult::complete() const { return reason == BATADV_TP_REASON_COMPLETE; }
 
 const char *TpResult::reasonName() const

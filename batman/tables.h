@@ -106,6 +106,14 @@ struct DatEntry {
     std::uint32_t lastSeenMs = 0;
 };
 
+// Multicast flags an originator announces (batadv_packet.h's
+// BATADV_MCAST_WANT_*); the dump's own-node header has no originator.
+struct McastEntry {
+    Mac originator;
+    std::uint32_t flags = 0;
+};
+std::vector<const char *> mcastFlagNames(std::uint32_t flags);
+
 struct TpResult {
     Mac originator;
     std::uint32_t cookie = 0;
@@ -149,5 +157,6 @@ std::optional<BackboneEntry> parseBackbone(nlattr **tb);
 std::optional<DatEntry> parseDat(nlattr **tb);
 std::optional<MeshInfo> parseMesh(nlattr **tb);
 std::optional<TpResult> parseTpResult(nlattr **tb);
+std::optional<McastEntry> parseMcast(nlattr **tb);
 
 } // namespace batman

@@ -27,14 +27,19 @@ const std::vector<CommandSpec> &commandSpecs()
         {"backbones", "", "show bridge loop avoidance backbone gateways", ""},
         {"dat", "", "show the distributed ARP table cache", ""},
         {"mesh", "", "show the mesh interface's settings", ""},
-        {"set", "[--hardif IF] SETTING=VALUE...", "change mesh or hard interface settings",
+        {"multicast", "", "show the multicast flags each originator announces", ""},
+        {"set", "[--hardif IF | --vlan VID] SETTING=VALUE...",
+         "change mesh, hard interface or VLAN settings",
          "Applies the settings over netlink and prints the values the kernel\n"
          "reports back (it may clamp or ignore some).\n"
          "Values: true/false (or on/off), integers, or words such as gw_mode=server.\n"
+         "With --vlan only ap_isolation can be set (the VLAN must exist on the\n"
+         "mesh interface, e.g. bat0.5).\n"
          "Example: meshctl set hop_penalty=30 orig_interval_ms=1000"},
         {"topology", "", "show the mesh topology as nodes and links", ""},
-        {"tp", "ORIGINATOR [--time SECONDS]", "run batman-adv's throughput meter to an originator",
-         "Default test time: 10 seconds."},
+        {"tp", "ORIGINATOR [--time SECONDS | --cancel]",
+         "run batman-adv's throughput meter to an originator",
+         "Default test time: 10 seconds. --cancel stops a running test to ORIGINATOR."},
         {"links", "", "show per-neighbour link quality measured by the probes", ""},
         {"probes", "", "show which eBPF probes are loaded and why others are not", ""},
         {"identity", "", "show the node's SPIFFE identity (SVID)", ""},
@@ -169,6 +174,15 @@ std::string parseCommandArgs(const CommandSpec &spec, const std::vector<std::str
                 args["hardif"] = a.substr(9);
                 continue;
             }
+            if (a == "--vlan") {
+                if (i + 1 >= rest.size())
+                    return "set: --vlan needs a VLAN id";
+                json vid = settingValue(rest[++i]);
+                if (!vid.is_number_unsigned() || vid.get<std::uint64_t>() > 4095)
+                    return "set: --vlan needs a VLAN id 0..4095";
+                args["vlan"] = vid;
+                continue;
+            }
             auto eq = a.find('=');
             if (eq == std::string::npos || eq == 0)
                 return "set: expected SETTING=VALUE, got \"" + a + "\"";
@@ -179,7 +193,10 @@ std::string parseCommandArgs(const CommandSpec &spec, const std::vector<std::str
                 return "set: " + key + " given twice";
             args[key] = settingValue(a.substr(eq + 1));
         }
-        std::size_t settings = args.size() - (args.contains("hardif") ? 1 : 0);
+        if (args.contains("hardif") && args.contains("vlan"))
+            return "set: --hardif and --vlan cannot be combined";
+        std::size_t settings =
+            args.size() - (args.contains("hardif") ? 1 : 0) - (args.contains("vlan") ? 1 : 0);
         if (settings == 0)
             return "set: nothing to set (SETTING=VALUE...)";
         return {};
@@ -188,7 +205,9 @@ std::string parseCommandArgs(const CommandSpec &spec, const std::vector<std::str
         std::optional<std::string> mac;
         for (std::size_t i = 0; i < rest.size(); i++) {
             const std::string &a = rest[i];
-            if (a == "--time" || a == "-T") {
+            if (a == "--cancel") {
+                args["cancel"] = true;
+            } else if (a == "--time" || a == "-T") {
                 double secs;
                 if (i + 1 >= rest.size() || !parseSeconds(rest[i + 1], &secs))
                     return "tp: --time needs a number of seconds";

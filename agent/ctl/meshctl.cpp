@@ -52,7 +52,7 @@ int main(int argc, char **argv)
                     std::chrono::microseconds(static_cast<long long>(inv.timeoutSeconds * 1e6));
     // tp: the result arrives as a monitor event, so listen before starting.
     Client events;
-    if (inv.command == "tp") {
+    if (inv.command == "tp" && !inv.args.contains("cancel")) {
         if (std::string err = events.connect(inv.socket, deadline); !err.empty())
             return fail(ExitConnect, err);
         std::string error;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         }
     }
 
-    if (inv.command == "tp") {
+    if (inv.command == "tp" && !inv.args.contains("cancel")) {
         std::uint64_t ms = result.value("time_ms", std::uint64_t{10000});
         std::uint32_t cookie = result.value("cookie", std::uint32_t{0});
         if (!inv.json)

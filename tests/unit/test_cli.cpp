@@ -78,6 +78,13 @@ TEST_CASE("commands and their arguments", "[cli]")
     usageError({"set", "=3"});
     usageError({"set", "a=1", "a=2"});
 
+    Invocation vset = ok({"set", "--vlan", "5", "ap_isolation=on"});
+    CHECK(vset.args["vlan"] == 5);
+    CHECK(vset.args["ap_isolation"] == true);
+    usageError({"set", "--vlan", "5000", "ap_isolation=on"});
+    usageError({"set", "--vlan", "5", "--hardif", "eth0", "ap_isolation=on"});
+    CHECK(ok({"tp", "aa:bb:cc:dd:ee:01", "--cancel"}).args["cancel"] == true);
+
     Invocation tp = ok({"tp", "AA:bb:CC:dd:ee:01", "--time", "3"});
     CHECK(tp.args["originator"] == "aa:bb:cc:dd:ee:01");
     CHECK(tp.args["time_ms"] == 3000);

@@ -43,6 +43,32 @@ check_json "n1: tp to n3 completes with bytes and a throughput" \
     ctl n1 --json --timeout 5 tp "$n3mac" --time 1.5
 tp_human() { ctl n1 tp "$n3mac" --time 1 2>/dev/null | grep -q '^Throughput: '; }
 check "n1: meshctl tp prints the throughput like batctl tp" tp_human
+# Cancelling a running 20 s test stops it early. (batman-adv 2022.3 reports
+# a cancelled run with the "complete" reason and the time it really ran.)
+( ctl n1 tp "$n3mac" --time 20 >/tmp/lab/tp.out 2>&1; echo $? >/tmp/lab/tp.rc ) &
+sleep 1
+check "n1: tp --cancel is accepted" ctl n1 tp "$n3mac" --cancel
+check "n1: the cancelled tp run ends within 10 s" wait_until 10 test -f /tmp/lab/tp.rc
+ended_early() {
+    local ms
+    ms=$(sed -n 's/^Test duration \([0-9]*\) ms\./\1/p' /tmp/lab/tp.out)
+    [ -n "$ms" ] && [ "$ms" -lt 10000 ]
+}
+check "n1: the cancelled run reports a duration well under 20 s" ended_early
+
+# Multicast flags and VLAN settings.
+eventually_json "n1: multicast lists the originators' flags" \
+    'length >= 2 and all(.[]; (.originator | test("^[0-9a-f:]{17}$")) and (.flags | type) == "array")' \
+    ctl n1 --json multicast
+on n1 ip link add link bat0 name bat0.5 type vlan id 5
+on n1 ip link set bat0.5 up
+check_json "n1: set --vlan 5 ap_isolation=true reads back true" \
+    '.vlan == 5 and .settings.ap_isolation == true and .differences == []' ctl n1 --json set --vlan 5 ap_isolation=true
+vlan_iso() { on n1 batctl meshif bat0 vid 5 ap_isolation | grep -qE '^(1|enabled)$'; }
+check "n1: batctl reads ap_isolation on VLAN 5" vlan_iso
+no_vlan() { ! ctl n1 set --vlan 7 ap_isolation=true 2>/dev/null; }
+check "n1: set on a VLAN that does not exist fails" no_vlan
+
 tp_unreachable() { ! ctl n1 tp 02:de:ad:be:ef:00 --time 1 2>/dev/null; }
 check "n1: tp to an unknown originator fails with exit 1" tp_unreachable
 
