@@ -125,6 +125,8 @@ MeshService::MeshService(EventLoop &loop, const Config &config, Metrics &metrics
 
 MeshService::~MeshService()
 {
+    if (linkEvents_)
+        loop_.removeFd(linkEvents_->fd());
     if (configSock_) {
         loop_.removeFd(nl_socket_get_fd(configSock_));
         nl_socket_free(configSock_);
@@ -262,8 +264,46 @@ std::string MeshService::start()
         }
     }
     subscribeConfigGroup();
+    watchLinks();
     poll();
     return {};
+}
+
+void MeshService::watchLinks()
+{
+    auto events = std::make_unique<batman::LinkEvents>();
+    if (int err = events->open(); err < 0) {
+        LOG(Warning, "mesh", "cannot follow link events (%s); relying on polling", strerror(-err));
+        return;
+    }
+    linkEvents_ = std::move(events);
+    loop_.addFd(linkEvents_->fd(), EPOLLIN, [this](std::uint32_t) {
+        bool relevant = false;
+        unsigned meshIndex = if_nametoindex(config_.mesh.interface.c_str());
+        int err = linkEvents_->drain([&](const batman::LinkEvents::Change &c) {
+            if (c.name == config_.mesh.interface || (meshIndex && c.master == meshIndex))
+                relevant = true;
+            for (const auto &h : config_.mesh.hardifs)
+                if (c.name == h.name)
+                    relevant = true;
+        });
+        if (err == -ENOBUFS)
+            relevant = true; // some events were lost: look at everything
+        if (relevant)
+            pollSoon();
+    });
+}
+
+void MeshService::pollSoon()
+{
+    if (pollSoonPending_)
+        return;
+    pollSoonPending_ = true;
+    // A burst of link messages (delete, then re-create...) settles first.
+    loop_.addTimer(std::chrono::milliseconds(50), [this] {
+        pollSoonPending_ = false;
+        poll();
+    });
 }
 
 void MeshService::stop()

@@ -14,6 +14,7 @@
 #include "diff.h"
 #include "event_loop.h"
 #include "netlink.h"
+#include "rtnl.h"
 
 namespace prometheus {
 template <typename T> class Family;
@@ -70,6 +71,9 @@ private:
                        const std::vector<batman::HardifEntry> &hardifs,
                        std::size_t gateways, std::size_t localTt, std::size_t globalTt);
     void subscribeConfigGroup();
+    void watchLinks();
+    // Polls soon (debounced) after a relevant link change.
+    void pollSoon();
     void onConfigGroup();
 
     EventLoop &loop_;
@@ -79,6 +83,8 @@ private:
     batman::Netlink netlink_;
     struct nl_sock *configSock_ = nullptr;
     EventLoop::TimerId pollTimer_ = 0;
+    bool pollSoonPending_ = false;
+    std::unique_ptr<batman::LinkEvents> linkEvents_;
 
     // Mesh state as last seen.
     std::optional<batman::MeshSnapshot> snapshot_;

@@ -189,4 +189,81 @@ int setUp(const std::string &name, bool up)
     return transact(msg.get());
 }
 
+LinkEvents::~LinkEvents()
+{
+    if (sock_)
+        nl_socket_free(sock_);
+}
+
+int LinkEvents::open()
+{
+    sock_ = nl_socket_alloc();
+    if (!sock_)
+        return -ENOMEM;
+    nl_socket_disable_seq_check(sock_);
+    if (nl_connect(sock_, NETLINK_ROUTE) < 0 || nl_socket_add_membership(sock_, RTNLGRP_LINK) < 0 ||
+        nl_socket_set_nonblocking(sock_) < 0) {
+        nl_socket_free(sock_);
+        sock_ = nullptr;
+        return -EIO;
+    }
+    return 0;
+}
+
+int LinkEvents::fd() const { return sock_ ? nl_socket_get_fd(sock_) : -1; }
+
+namespace {
+
+struct DrainContext {
+    const std::function<void(const LinkEvents::Change &)> *onChange;
+};
+
+int onLinkEvent(nl_msg *msg, void *arg)
+{
+    auto *ctx = static_cast<DrainContext *>(arg);
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_type != RTM_NEWLINK && hdr->nlmsg_type != RTM_DELLINK)
+        return NL_OK;
+    nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
+        return NL_OK; // malformed: nothing to act on
+    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
+    LinkEvents::Change c;
+    c.ifindex = static_cast<unsigned>(ifi->ifi_index);
+    c.removed = hdr->nlmsg_type == RTM_DELLINK;
+    c.up = ifi->ifi_flags & IFF_UP;
+    if (tb[IFLA_IFNAME] && nla_len(tb[IFLA_IFNAME]) > 0) {
+        const char *name = static_cast<const char *>(nla_data(tb[IFLA_IFNAME]));
+        c.name.assign(name, strnlen(name, static_cast<std::size_t>(nla_len(tb[IFLA_IFNAME]))));
+    }
+    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
+        c.master = nla_get_u32(tb[IFLA_MASTER]);
+    (*ctx->onChange)(c);
+    return NL_OK;
+}
+
+} // namespace
+
+int LinkEvents::drain(const std::function<void(const Change &)> &onChange)
+{
+    if (!sock_)
+        return -ENOTCONN;
+    DrainContext ctx{&onChange};
+    std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+    if (!cb)
+        return -ENOMEM;
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onLinkEvent, &ctx);
+    // Notifications carry no sequence numbers of ours.
+    nl_cb_set(
+        cb.get(), NL_CB_SEQ_CHECK, NL_CB_CUSTOM, [](nl_msg *, void *) { return static_cast<int>(NL_OK); },
+        nullptr);
+    for (;;) {
+        int err = nl_recvmsgs(sock_, cb.get());
+        if (err == -NLE_AGAIN)
+            return 0;
+        if (err < 0)
+            return err == -NLE_NOMEM ? -ENOBUFS : -EIO; // ENOBUFS: events were lost
+    }
+}
+
 } // namespace batman

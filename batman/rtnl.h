@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+
+struct nl_sock;
 
 namespace batman {
 
@@ -17,6 +20,32 @@ struct LinkInfo {
 };
 
 std::optional<LinkInfo> linkInfo(const std::string &name);
+
+// Link notifications (RTNLGRP_LINK) of this network namespace, for an
+// event loop: watch fd() and call drain() when it is readable.
+class LinkEvents {
+public:
+    struct Change {
+        std::string name;
+        unsigned ifindex = 0;
+        unsigned master = 0;
+        bool removed = false;
+        bool up = false;
+    };
+
+    LinkEvents() = default;
+    ~LinkEvents();
+    LinkEvents(const LinkEvents &) = delete;
+    LinkEvents &operator=(const LinkEvents &) = delete;
+
+    int open(); // 0 or -errno
+    int fd() const;
+    // Reads what is pending without blocking; returns 0 or -errno.
+    int drain(const std::function<void(const Change &)> &onChange);
+
+private:
+    ::nl_sock *sock_ = nullptr;
+};
 int createMeshInterface(const std::string &name, const std::string &algorithm);
 int deleteLink(const std::string &name);
 // master "" detaches.
