@@ -10,8 +10,4 @@ namespace batman {
 // running kernel has no batman-adv.
 std::optional<std::string> moduleVersion(const std::string &sysfsRoot = "/sys");
 
-// Resolves the generic netlink family "batadv". Returns its id (> 0), or
-// -errno: -ENOENT when the kernel has no batman-adv.
-int resolveFamily();
-
 } // namespace batman
