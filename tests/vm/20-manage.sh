@@ -103,6 +103,18 @@ check "n2: bat0 deleted under meshd is restored within 5 s (link events, not the
 check_json "n2: meshd still answers after losing bat0" '.mesh.state == "ok"' ctl n2 --json status
 on n2 ip link set l-n3 nomaster
 check "n2: a detached hardif is attached again within 5 s" wait_until 5 attached n2 l-n3
+# A configured hardif deleted under meshd: reported missing, meshd stays up,
+# and attached again when it comes back.
+on n1 ip link del l-late
+check "n1: monitor reports hardif_missing when l-late is deleted" \
+    wait_until 5 has_event n1 '.event == "hardif_missing" and .hardif == "l-late"'
+check_json "n1: status shows l-late missing and the mesh still ok" \
+    '.mesh.hardif_states["l-late"] == "missing" and .mesh.state == "ok"' ctl n1 --json status
+ip link add l-late netns n1 type veth peer name l-n1c netns n2
+on n1 ip link set l-late up
+on n2 ip link set l-n1c up
+check "n1: the re-created l-late is attached again" wait_until 5 attached n1 l-late
+
 reconverged() { [ "$(on n1 batctl oj | jq '[.[] | select(.best)] | length')" -ge 2 ]; }
 check "mesh reconverges after the faults" wait_until 40 reconverged
 
