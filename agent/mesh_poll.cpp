@@ -70,11 +70,8 @@ void MeshService::poll()
             netlinkErrors_.Add({{"op", name}}).Increment();
             return false;
         }
-        dumpDuration_.Add({{"table", name}}, prometheus::Histogram::BucketBoundaries{
-                                                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                 0.05, 0.1, 0.25, 0.5, 1})
-            .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                         .count());
+        observeDump(name,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         return true;
     };
     using S = batman::DumpStats *;

@@ -136,6 +136,13 @@ std::string MeshService::prepare(int &ifindex)
     return {};
 }
 
+void MeshService::observeDump(const std::string &table, double seconds)
+{
+    static const prometheus::Histogram::BucketBoundaries buckets{
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+    dumpDuration_.Add({{"table", table}}, buckets).Observe(seconds);
+}
+
 CommandResult MeshService::failure(const char *op, int err)
 {
     netlinkErrors_.Add({{"op", op}}).Increment();
@@ -161,10 +168,7 @@ template <typename Fn> CommandResult MeshService::table(const char *name, Fn dum
     // ENOENT: no active primary interface yet, so the table is empty.
     if (err < 0 && err != -ENOENT)
         return failure(name, err);
-    dumpDuration_.Add({{"table", name}}, prometheus::Histogram::BucketBoundaries{
-                                             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1, 0.25, 0.5, 1})
-        .Observe(took);
+    observeDump(name, took);
     if (stats.badEntries) {
         netlinkErrors_.Add({{"op", std::string(name) + "_bad_entry"}})
             .Increment(static_cast<double>(stats.badEntries));

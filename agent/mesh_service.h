@@ -54,6 +54,7 @@ public:
 private:
     std::string prepare(int &ifindex);
     CommandResult failure(const char *op, int err);
+    void observeDump(const std::string &table, double seconds);
     template <typename Fn> CommandResult table(const char *name, Fn dump);
     CommandResult set(const nlohmann::json &args);
     CommandResult setVlan(const nlohmann::json &args);

@@ -14,60 +14,11 @@
 #include <set>
 
 #include "attrs.h"
+#include "request.h"
 
 namespace batman {
 
 namespace {
-
-struct Transaction {
-    const std::function<void(nlattr **)> *onEntry;
-    DumpStats *stats;
-    bool *interrupted;
-    int error = 0;
-    bool done = false;
-};
-
-int onValid(nl_msg *msg, void *arg)
-{
-    auto *t = static_cast<Transaction *>(arg);
-    nlmsghdr *hdr = nlmsg_hdr(msg);
-    if (hdr->nlmsg_flags & NLM_F_DUMP_INTR)
-        *t->interrupted = true;
-    if (t->stats)
-        t->stats->messages++;
-    nlattr *tb[BATADV_ATTR_MAX + 1];
-    if (genlmsg_parse(hdr, 0, tb, attributeMax(), const_cast<nla_policy *>(attributePolicy())) <
-        0) {
-        if (t->stats)
-            t->stats->badEntries++;
-        return NL_OK;
-    }
-    (*t->onEntry)(tb);
-    return NL_OK;
-}
-
-int onFinish(nl_msg *msg, void *arg)
-{
-    auto *t = static_cast<Transaction *>(arg);
-    if (nlmsg_hdr(msg)->nlmsg_flags & NLM_F_DUMP_INTR)
-        *t->interrupted = true;
-    t->done = true;
-    return NL_STOP;
-}
-
-int onAck(nl_msg *, void *arg)
-{
-    static_cast<Transaction *>(arg)->done = true;
-    return NL_STOP;
-}
-
-int onError(sockaddr_nl *, nlmsgerr *err, void *arg)
-{
-    auto *t = static_cast<Transaction *>(arg);
-    t->error = err->error;
-    t->done = true;
-    return NL_STOP;
-}
 
 // Fills hardif names the kernel left out, with one lookup per ifindex.
 template <typename T> void nameHardifs(std::vector<T> &rows)
@@ -137,24 +88,21 @@ int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
         if (int err = fill(msg.get()); err < 0)
             return err;
 
-    bool intr = false;
-    Transaction t{&onEntry, stats, interrupted ? interrupted : &intr};
-    std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
-    if (!cb)
-        return -ENOMEM;
-    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onValid, &t);
-    nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, onFinish, &t);
-    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onAck, &t);
-    nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &t);
-
-    if (nl_send_auto(sock_, msg.get()) < 0)
-        return -EIO;
-    while (!t.done) {
-        int err = nl_recvmsgs(sock_, cb.get());
-        if (err < 0 && !t.done)
-            return t.error ? t.error : -EIO;
-    }
-    return t.error;
+    return request(
+        sock_, msg.get(),
+        [&](nl_msg *reply) {
+            if (stats)
+                stats->messages++;
+            nlattr *tb[BATADV_ATTR_MAX + 1];
+            if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, attributeMax(),
+                              const_cast<nla_policy *>(attributePolicy())) < 0) {
+                if (stats)
+                    stats->badEntries++;
+                return;
+            }
+            onEntry(tb);
+        },
+        interrupted);
 }
 
 template <typename T, typename Parse, typename Key>

@@ -12,6 +12,8 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 
+#include "request.h"
+
 namespace batman {
 
 namespace {
@@ -19,50 +21,28 @@ namespace {
 using MsgPtr = std::unique_ptr<nl_msg, decltype(&nlmsg_free)>;
 using SockPtr = std::unique_ptr<nl_sock, decltype(&nl_socket_free)>;
 
-struct Reply {
-    int error = 0;
-    bool done = false;
-    LinkInfo *info = nullptr;
-};
-
-int onError(sockaddr_nl *, nlmsgerr *err, void *arg)
+void readLink(nl_msg *msg, LinkInfo *info)
 {
-    auto *r = static_cast<Reply *>(arg);
-    r->error = err->error;
-    r->done = true;
-    return NL_STOP;
-}
-
-int onAck(nl_msg *, void *arg)
-{
-    static_cast<Reply *>(arg)->done = true;
-    return NL_STOP;
-}
-
-int onLink(nl_msg *msg, void *arg)
-{
-    auto *r = static_cast<Reply *>(arg);
     nlmsghdr *hdr = nlmsg_hdr(msg);
-    if (hdr->nlmsg_type != RTM_NEWLINK || !r->info)
-        return NL_OK;
+    if (hdr->nlmsg_type != RTM_NEWLINK || !info)
+        return;
     nlattr *tb[IFLA_MAX + 1];
     if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
-        return NL_OK;
+        return;
     auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
-    r->info->ifindex = static_cast<unsigned>(ifi->ifi_index);
-    r->info->up = ifi->ifi_flags & IFF_UP;
-    r->info->lowerUp = ifi->ifi_flags & 0x10000; // IFF_LOWER_UP (linux/if.h clashes with net/if.h)
+    info->ifindex = static_cast<unsigned>(ifi->ifi_index);
+    info->up = ifi->ifi_flags & IFF_UP;
+    info->lowerUp = ifi->ifi_flags & 0x10000; // IFF_LOWER_UP (linux/if.h clashes with net/if.h)
     if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
-        r->info->master = nla_get_u32(tb[IFLA_MASTER]);
+        info->master = nla_get_u32(tb[IFLA_MASTER]);
     if (tb[IFLA_LINKINFO]) {
         nlattr *li[IFLA_INFO_MAX + 1];
         if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
             li[IFLA_INFO_KIND] && nla_len(li[IFLA_INFO_KIND]) > 0) {
             const char *kind = static_cast<const char *>(nla_data(li[IFLA_INFO_KIND]));
-            r->info->kind.assign(kind, strnlen(kind, static_cast<std::size_t>(nla_len(li[IFLA_INFO_KIND]))));
+            info->kind.assign(kind, strnlen(kind, static_cast<std::size_t>(nla_len(li[IFLA_INFO_KIND]))));
         }
     }
-    return NL_OK;
 }
 
 // Sends one request and waits for its answer.
@@ -73,24 +53,7 @@ int transact(nl_msg *msg, LinkInfo *info = nullptr)
         return -ENOMEM;
     if (nl_connect(sock.get(), NETLINK_ROUTE) < 0)
         return -EIO;
-    Reply r;
-    r.info = info;
-    std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
-    if (!cb)
-        return -ENOMEM;
-    nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &r);
-    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onAck, &r);
-    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onLink, &r);
-    if (nl_send_auto(sock.get(), msg) < 0)
-        return -EIO;
-    while (!r.done) {
-        int err = nl_recvmsgs(sock.get(), cb.get());
-        if (err < 0 && !r.done)
-            return r.error ? r.error : -EIO;
-        if (info && info->ifindex && !r.done)
-            break; // a GETLINK answer without an ACK
-    }
-    return r.error;
+    return request(sock.get(), msg, [&](nl_msg *reply) { readLink(reply, info); });
 }
 
 MsgPtr linkMessage(int type, int flags, int ifindex)
