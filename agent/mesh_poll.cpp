@@ -133,7 +133,7 @@ void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &orig
                                 std::size_t gateways, std::size_t localTt, std::size_t globalTt)
 {
     const std::string &mesh = config_.mesh.interface;
-    originatorsGauge_.Add({{"mesh", mesh}}).Set(static_cast<double>(snapshot_->routes.size()));
+    originatorsGauge_.Add({{"mesh", mesh}}).Set(static_cast<double>(snapshot_->originators()));
     gatewaysGauge_.Add({{"mesh", mesh}}).Set(static_cast<double>(gateways));
     ttGauge_.Add({{"mesh", mesh}, {"table", "local"}}).Set(static_cast<double>(localTt));
     ttGauge_.Add({{"mesh", mesh}, {"table", "global"}}).Set(static_cast<double>(globalTt));

@@ -225,7 +225,7 @@ json MeshService::status()
     mesh["batman_adv_version"] = info.version;
     mesh["primary_hardif"] = optionalJson(info.primaryHardif);
     if (snapshot_) {
-        mesh["originators"] = snapshot_->routes.size();
+        mesh["originators"] = snapshot_->originators();
         mesh["neighbors"] = snapshot_->neighbors.size();
     }
     if (info.algorithm != config_.mesh.algorithm)

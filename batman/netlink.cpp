@@ -105,6 +105,35 @@ int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
         interrupted);
 }
 
+int Netlink::dump(int cmd, int meshIfindex, DumpStats *stats, const DumpReader::OnEntry &onEntry,
+                  bool &interrupted)
+{
+    if (!sock_)
+        return -ENOTCONN;
+    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(nlmsg_alloc(), nlmsg_free);
+    if (!msg)
+        return -ENOMEM;
+    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, NLM_F_DUMP,
+                     static_cast<std::uint8_t>(cmd), 1) ||
+        nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
+            0)
+        return -ENOMEM;
+    if (nl_send_auto(sock_, msg.get()) < 0)
+        return -EIO;
+    reader_.begin(nl_socket_get_fd(sock_), nlmsg_hdr(msg.get())->nlmsg_seq);
+    // The socket blocks, so this returns only when the dump has ended.
+    while (reader_.pump(DumpReader::Clock::time_point::max(), onEntry) ==
+           DumpReader::Progress::More) {
+    }
+    if (stats) {
+        stats->messages += reader_.stats().messages;
+        stats->badEntries += reader_.stats().badEntries;
+        stats->datagrams += reader_.stats().datagrams;
+    }
+    interrupted = reader_.interrupted();
+    return reader_.error();
+}
+
 template <typename T, typename Parse, typename Key>
 int Netlink::dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats *stats,
                        Parse parse, Key key)
@@ -112,15 +141,15 @@ int Netlink::dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats 
     for (int attempt = 0;; attempt++) {
         out.clear();
         bool interrupted = false;
-        int err = transact(
-            cmd, true, meshIfindex, {},
+        int err = dump(
+            cmd, meshIfindex, stats,
             [&](nlattr **tb) {
                 if (auto row = parse(tb))
                     out.push_back(std::move(*row));
                 else if (stats)
                     stats->badEntries++;
             },
-            stats, &interrupted);
+            interrupted);
         if (err < 0)
             return err;
         if (interrupted && attempt < 3) {
@@ -131,13 +160,32 @@ int Netlink::dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats 
         break;
     }
     // Some dumps may repeat entries when the table changes underneath; keep the first.
-    std::set<decltype(key(out.front()))> seen;
-    std::size_t before = out.size();
-    out.erase(std::remove_if(out.begin(), out.end(),
-                             [&](const T &row) { return !seen.insert(key(row)).second; }),
-              out.end());
+    // Sorted (key, position) pairs find them in one allocation.
+    using K = decltype(key(out.front()));
+    std::vector<std::pair<K, std::size_t>> keys;
+    keys.reserve(out.size());
+    for (std::size_t i = 0; i < out.size(); i++)
+        keys.emplace_back(key(out[i]), i);
+    std::sort(keys.begin(), keys.end());
+    std::vector<bool> drop(out.size());
+    std::size_t dropped = 0;
+    for (std::size_t i = 1; i < keys.size(); i++)
+        if (keys[i].first == keys[i - 1].first) {
+            drop[keys[i].second] = true; // the same key sorts by position: keep the first
+            dropped++;
+        }
+    if (dropped) {
+        std::size_t w = 0;
+        for (std::size_t i = 0; i < out.size(); i++)
+            if (!drop[i]) {
+                if (w != i)
+                    out[w] = std::move(out[i]);
+                w++;
+            }
+        out.resize(w);
+    }
     if (stats)
-        stats->duplicates += static_cast<unsigned>(before - out.size());
+        stats->duplicates += static_cast<unsigned>(dropped);
     return 0;
 }
 

@@ -6,19 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "dump.h"
 #include "tables.h"
 
 struct nl_sock;
 struct nl_msg;
 
 namespace batman {
-
-struct DumpStats {
-    unsigned messages = 0;
-    unsigned badEntries = 0;  // failed validation or missing mandatory attributes
-    unsigned duplicates = 0;  // dropped from dumps the kernel does not protect
-    unsigned retries = 0;     // dumps restarted after NLM_F_DUMP_INTR
-};
 
 // A generic netlink connection to the batadv family. Calls block until the
 // kernel has answered; each returns 0 or -errno (-ENOENT: the family or
@@ -76,8 +70,13 @@ private:
     int dumpTable(int cmd, int meshIfindex, std::vector<T> &out, DumpStats *stats, Parse parse,
                   Key key);
 
+    // Sends a dump request and parses its replies in place.
+    int dump(int cmd, int meshIfindex, DumpStats *stats, const DumpReader::OnEntry &onEntry,
+             bool &interrupted);
+
     nl_sock *sock_ = nullptr;
     int family_ = 0;
+    DumpReader reader_;
 };
 
 // Interface name of an ifindex in this network namespace ("" if gone).
