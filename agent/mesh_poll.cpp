@@ -3,6 +3,7 @@
 // batman metric families, and batman-adv's config and tpmeter groups.
 #include "mesh_service.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "counter_snapshot.h"
 #include "log.h"
 #include "mesh_json.h"
+#include "mesh_poll.h"
 #include "traffic.h"
 
 namespace meshd {
@@ -37,9 +39,25 @@ void MeshService::schedulePoll()
     });
 }
 
+namespace {
+constexpr auto pumpBudget = std::chrono::milliseconds(2);
+
+template <typename T> unsigned sortUnique(std::vector<T> &v)
+{
+    std::sort(v.begin(), v.end());
+    auto before = v.size();
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return static_cast<unsigned>(before - v.size());
+}
+} // namespace
+
 void MeshService::poll()
 {
     schedulePoll();
+    if (run_) {
+        pollAgain_ = true; // the one in progress is older than what asked for this
+        return;
+    }
     if (config_.mesh.manage)
         reconcile(false);
     int ifindex = 0;
@@ -52,82 +70,153 @@ void MeshService::poll()
     }
     if (!configSock_)
         subscribeConfigGroup(); // batman-adv may have been loaded since start
-
-    std::vector<batman::OriginatorEntry> originators;
-    std::vector<batman::NeighborEntry> neighbors;
-    std::vector<batman::GatewayEntry> gateways;
-    std::vector<batman::HardifEntry> hardifs;
-    std::vector<batman::LocalTranslation> localTt;
-    std::vector<batman::GlobalTranslation> globalTt;
-    auto timed = [&](const char *name, auto fn) {
-        auto start = std::chrono::steady_clock::now();
-        batman::DumpStats stats;
-        int err = fn(&stats);
-        if (stats.badEntries)
-            netlinkErrors_.Add({{"op", std::string(name) + "_bad_entry"}})
-                .Increment(static_cast<double>(stats.badEntries));
-        if (err < 0 && err != -ENOENT) {
-            netlinkErrors_.Add({{"op", name}}).Increment();
-            return false;
+    if (!stream_.isOpen()) {
+        if (int err = stream_.open(); err < 0) {
+            netlinkErrors_.Add({{"op", "poll_socket"}}).Increment();
+            LOG_LIMITED("poll-socket", Warning, "mesh", "cannot open a netlink socket for polling: %s",
+                        strerror(-err));
+            return;
         }
-        observeDump(name,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        return true;
-    };
-    using S = batman::DumpStats *;
-    bool ok =
-        timed("originators", [&](S s) { return netlink_.originators(ifindex, originators, s); }) &&
-        timed("neighbors", [&](S s) { return netlink_.neighbors(ifindex, neighbors, s); }) &&
-        timed("gateways", [&](S s) { return netlink_.gateways(ifindex, gateways, s); }) &&
-        timed("interfaces", [&](S s) { return netlink_.hardifs(ifindex, hardifs, s); });
-    timed("translations_local",
-          [&](S s) { return netlink_.localTranslations(ifindex, localTt, s); });
-    timed("translations_global",
-          [&](S s) { return netlink_.globalTranslations(ifindex, globalTt, s); });
-    if (!ok)
-        return;
-
-    batman::MeshSnapshot next = batman::snapshot(originators, neighbors, gateways, hardifs);
-    if (snapshot_) {
-        batman::carryOver(*snapshot_, next);
-        for (const auto &e : batman::diff(*snapshot_, next)) {
-            json fields = {{"interface", config_.mesh.interface}};
-            using K = batman::MeshEvent::Kind;
-            switch (e.kind) {
-            case K::HardifActive:
-            case K::HardifInactive:
-                fields["hardif"] = e.hardif;
-                break;
-            case K::NeighborUp:
-            case K::NeighborDown:
-                fields["neighbor"] = e.address.str();
-                fields["hardif"] = e.hardif;
-                break;
-            case K::GatewayAdded:
-            case K::GatewayRemoved:
-            case K::GatewaySelected:
-                fields["gateway"] = e.address.str();
-                break;
-            default:
-                fields["originator"] = e.address.str();
-                if (e.from)
-                    fields["from"] = {{"neighbor", e.from->neighbor.str()},
-                                      {"hardif", e.from->hardif}};
-                if (e.to)
-                    fields["to"] = {{"neighbor", e.to->neighbor.str()}, {"hardif", e.to->hardif}};
-                break;
-            }
-            if (e.kind == K::BestHopChanged)
-                pathChanges_.Add({{"mesh", config_.mesh.interface}}).Increment();
-            publish_(batman::eventName(e.kind), fields);
-        }
+        loop_.addFd(stream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpPoll(); });
     }
-    snapshot_ = std::move(next);
-    updateMetrics(originators, neighbors, hardifs, gateways.size(), localTt.size(),
-                  globalTt.size());
+    run_ = std::make_unique<PollRun>();
+    run_->ifindex = ifindex;
+    startStep();
 }
 
-void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &originators,
+void MeshService::startStep()
+{
+    PollRun &r = *run_;
+    r.stepStart = std::chrono::steady_clock::now();
+    r.badEntries = 0;
+    r.resetStep();
+    if (int err = stream_.start(PollRun::commands[r.step], r.ifindex); err < 0)
+        endPoll(PollRun::names[r.step], err);
+}
+
+void MeshService::pumpPoll()
+{
+    if (!run_) {
+        // Nothing expected: drain whatever is there (a reply to an abandoned dump).
+        stream_.pump(std::chrono::steady_clock::now(), [](nlattr **) {});
+        return;
+    }
+    PollRun &r = *run_;
+    auto progress = stream_.pump(std::chrono::steady_clock::now() + pumpBudget,
+                                 [&r](nlattr **tb) { r.entry(tb); });
+    if (progress == batman::DumpReader::Progress::More)
+        return; // more on the next turn
+    const char *name = PollRun::names[r.step];
+    batman::DumpReader &reader = stream_.reader();
+    unsigned bad = r.badEntries + reader.stats().badEntries;
+    if (bad)
+        netlinkErrors_.Add({{"op", std::string(name) + "_bad_entry"}})
+            .Increment(static_cast<double>(bad));
+    int err = reader.error();
+    if (err == -ENOENT) {
+        r.resetStep(); // no primary interface yet: the table is empty
+        err = 0;
+    }
+    if (err < 0) {
+        // The originator, neighbour, gateway and hardif tables make the
+        // snapshot; translation tables are only counted.
+        netlinkErrors_.Add({{"op", name}}).Increment();
+        if (r.step < PollRun::LocalTt)
+            return endPoll(name, err);
+        r.resetStep();
+    } else if (reader.interrupted() && r.attempt < 3) {
+        r.attempt++;
+        dumpRetries_++;
+        return startStep();
+    } else {
+        observeDump(name, std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        r.stepStart)
+                              .count());
+    }
+    r.attempt = 0;
+    if (++r.step < PollRun::Finished)
+        return startStep();
+    finishPoll();
+}
+
+void MeshService::endPoll(const char *step, int err)
+{
+    LOG_LIMITED(std::string("poll-") + step, Warning, "mesh", "polling %s of %s failed: %s", step,
+                config_.mesh.interface.c_str(), strerror(-err));
+    if (err == -EIO || err == -ENOBUFS || err == -ENOTCONN) {
+        loop_.removeFd(stream_.fd());
+        stream_.close(); // reopened by the next poll
+    }
+    run_.reset();
+    pollAgain_ = false;
+}
+
+void MeshService::finishPoll()
+{
+    std::unique_ptr<PollRun> r = std::move(run_);
+    batman::MeshSnapshot next;
+    unsigned repeats = next.setOriginators(std::move(r->routes));
+    for (const auto &n : r->neighbors)
+        next.neighbors[{n.neighbor, n.hardif}] = true;
+    for (const auto &g : r->gateways)
+        next.gateways[g.originator] = g.best;
+    for (const auto &h : r->hardifs)
+        next.hardifs[h.name] = h.active;
+    repeats += sortUnique(r->localTt) + sortUnique(r->globalTt);
+    dumpDuplicates_ += repeats;
+
+    if (snapshot_) {
+        batman::carryOver(*snapshot_, next);
+        for (const auto &e : batman::diff(*snapshot_, next))
+            queueEvent(e);
+    }
+    snapshot_ = std::move(next);
+    std::vector<NeighborTq> tq;
+    tq.reserve(r->neighborTq.size());
+    for (const auto &n : r->neighborTq)
+        tq.push_back({n.neighbor, n.hardif.str(), n.tq});
+    updateMetrics(tq, r->neighbors, r->hardifs, r->gateways.size(), r->localTt.size(),
+                  r->globalTt.size());
+    polls_++;
+    if (pollAgain_) {
+        pollAgain_ = false;
+        pollSoon();
+    }
+}
+
+void MeshService::queueEvent(const batman::MeshEvent &e)
+{
+    json fields = {{"interface", config_.mesh.interface}};
+    using K = batman::MeshEvent::Kind;
+    switch (e.kind) {
+    case K::HardifActive:
+    case K::HardifInactive:
+        fields["hardif"] = e.hardif;
+        break;
+    case K::NeighborUp:
+    case K::NeighborDown:
+        fields["neighbor"] = e.address.str();
+        fields["hardif"] = e.hardif;
+        break;
+    case K::GatewayAdded:
+    case K::GatewayRemoved:
+    case K::GatewaySelected:
+        fields["gateway"] = e.address.str();
+        break;
+    default:
+        fields["originator"] = e.address.str();
+        if (e.from)
+            fields["from"] = {{"neighbor", e.from->neighbor.str()}, {"hardif", e.from->hardif}};
+        if (e.to)
+            fields["to"] = {{"neighbor", e.to->neighbor.str()}, {"hardif", e.to->hardif}};
+        break;
+    }
+    if (e.kind == K::BestHopChanged)
+        pathChanges_.Add({{"mesh", config_.mesh.interface}}).Increment();
+    publish_(batman::eventName(e.kind), fields);
+}
+
+void MeshService::updateMetrics(const std::vector<NeighborTq> &neighborTq,
                                 const std::vector<batman::NeighborEntry> &neighbors,
                                 const std::vector<batman::HardifEntry> &hardifs,
                                 std::size_t gateways, std::size_t localTt, std::size_t globalTt)
@@ -153,13 +242,11 @@ void MeshService::updateMetrics(const std::vector<batman::OriginatorEntry> &orig
             throughputGauge_.Add(l).Set(static_cast<double>(*n.throughputKbps) * 1000.0 / 8.0);
     }
     // TQ towards a neighbour is the TQ of its own originator entry through it.
-    for (const auto &o : originators) {
-        if (!o.tq || !(o.originator == o.neighbor))
-            continue;
+    for (const auto &o : neighborTq) {
         std::map<std::string, std::string> l = {
             {"mesh", mesh}, {"hardif", o.hardif}, {"neighbor", o.neighbor.str()}};
         if (labels.count(l))
-            tqGauge_.Add(l).Set(*o.tq / 255.0);
+            tqGauge_.Add(l).Set(o.tq / 255.0);
     }
     // Drop series of neighbours that are gone so labels stay bounded.
     for (const auto &old : neighborLabels_) {

@@ -19,6 +19,7 @@
 #include "counter_snapshot.h"
 #include "log.h"
 #include "mesh_json.h"
+#include "mesh_poll.h"
 #include "metrics.h"
 
 namespace meshd {
@@ -119,6 +120,8 @@ MeshService::~MeshService()
     }
     if (pollTimer_)
         loop_.cancelTimer(pollTimer_);
+    if (stream_.isOpen())
+        loop_.removeFd(stream_.fd());
 }
 
 std::string MeshService::prepare(int &ifindex)
@@ -301,6 +304,11 @@ void MeshService::stop()
     if (pollTimer_) {
         loop_.cancelTimer(pollTimer_);
         pollTimer_ = 0;
+    }
+    run_.reset();
+    if (stream_.isOpen()) {
+        loop_.removeFd(stream_.fd());
+        stream_.close();
     }
     if (config_.mesh.manage && config_.mesh.teardownOnExit) {
         if (int err = batman::deleteLink(config_.mesh.interface); err < 0 && err != -ENODEV)

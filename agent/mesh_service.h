@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "config.h"
 #include "diff.h"
+#include "dump.h"
 #include "event_loop.h"
 #include "netlink.h"
 #include "rtnl.h"
@@ -66,8 +67,19 @@ private:
                                        const nlohmann::json &wanted);
 
     void schedulePoll();
+    // Starts a poll (or asks for another after the one in progress).
     void poll();
-    void updateMetrics(const std::vector<batman::OriginatorEntry> &originators,
+    void startStep();
+    void pumpPoll();
+    void endPoll(const char *step, int err);
+    void finishPoll();
+    void queueEvent(const batman::MeshEvent &e);
+    struct NeighborTq {
+        batman::Mac neighbor;
+        std::string hardif;
+        std::uint8_t tq;
+    };
+    void updateMetrics(const std::vector<NeighborTq> &neighborTq,
                        const std::vector<batman::NeighborEntry> &neighbors,
                        const std::vector<batman::HardifEntry> &hardifs,
                        std::size_t gateways, std::size_t localTt, std::size_t globalTt);
@@ -82,6 +94,13 @@ private:
     Metrics &metrics_;
     Publish publish_;
     batman::Netlink netlink_;
+    batman::DumpStream stream_; // polls stream their dumps on a socket of their own
+    struct PollRun;
+    std::unique_ptr<PollRun> run_; // the poll in progress
+    bool pollAgain_ = false;
+    std::uint64_t polls_ = 0;
+    std::uint64_t dumpRetries_ = 0;
+    std::uint64_t dumpDuplicates_ = 0;
     struct nl_sock *configSock_ = nullptr;
     EventLoop::TimerId pollTimer_ = 0;
     bool pollSoonPending_ = false;
