@@ -2,6 +2,7 @@
 #include "request.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <memory>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
@@ -13,6 +14,7 @@ namespace {
 struct State {
     const std::function<void(nl_msg *)> *onMessage;
     bool *interrupted;
+    std::uint32_t seq = 0;
     int error = 0;
     bool done = false;
 
@@ -29,6 +31,15 @@ int onValid(nl_msg *msg, void *arg)
     s->noteFlags(msg);
     (*s->onMessage)(msg);
     return NL_OK;
+}
+
+// Replies must carry the sequence number of this request; anything else
+// is left over from an earlier one and skipped. (libnl's own check counts
+// requests it saw complete, and dumps read by DumpReader bypass it.)
+int onSeqCheck(nl_msg *msg, void *arg)
+{
+    auto *s = static_cast<State *>(arg);
+    return nlmsg_hdr(msg)->nlmsg_seq == s->seq ? NL_OK : NL_SKIP;
 }
 
 int onEnd(nl_msg *msg, void *arg) // end of dump, or the ACK of a request
@@ -60,8 +71,10 @@ int request(nl_sock *sock, nl_msg *msg, const std::function<void(nl_msg *)> &onM
     nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, onEnd, &s);
     nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onEnd, &s);
     nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &s);
+    nl_cb_set(cb.get(), NL_CB_SEQ_CHECK, NL_CB_CUSTOM, onSeqCheck, &s);
     if (nl_send_auto(sock, msg) < 0)
         return -EIO;
+    s.seq = nlmsg_hdr(msg)->nlmsg_seq;
     while (!s.done) {
         int err = nl_recvmsgs(sock, cb.get());
         if (err < 0 && !s.done)
