@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include <exception>
+#include <memory>
 
 #include "control_protocol.h"
 #include "log.h"
@@ -10,13 +11,42 @@ namespace meshd {
 
 void CommandRegistry::add(const std::string &name, std::string summary, Handler handler)
 {
-    commands_[name] = Command{std::move(summary), std::move(handler), {}};
+    commands_[name] = Command{std::move(summary), std::move(handler), {}, {}};
+}
+
+void CommandRegistry::addAsync(const std::string &name, std::string summary, AsyncHandler handler)
+{
+    commands_[name] = Command{std::move(summary), {}, {}, std::move(handler)};
+}
+
+void CommandRegistry::dispatch(const std::string &name, const nlohmann::json &args,
+                               Reply reply) const
+{
+    auto it = commands_.find(name);
+    if (it == commands_.end() || !it->second.async)
+        return reply(dispatch(name, args));
+    // The handler owns `reply` from here; if it throws before answering,
+    // the answer is the error (a handler must not throw after replying).
+    auto answered = std::make_shared<bool>(false);
+    auto once = [answered, reply](CommandResult r) {
+        if (*answered)
+            return;
+        *answered = true;
+        reply(std::move(r));
+    };
+    try {
+        it->second.async(args, once);
+    } catch (const std::exception &e) {
+        LOG_LIMITED("command-exception:" + name, Error, "control", "command %s failed: %s",
+                    name.c_str(), e.what());
+        once(CommandResult::failure(errc::internal, name + " failed: " + e.what()));
+    }
 }
 
 void CommandRegistry::addUnavailable(const std::string &name, std::string summary,
                                      std::string reason)
 {
-    commands_[name] = Command{std::move(summary), {}, std::move(reason)};
+    commands_[name] = Command{std::move(summary), {}, std::move(reason), {}};
 }
 
 CommandResult CommandRegistry::dispatch(const std::string &name, const nlohmann::json &args) const
@@ -26,6 +56,8 @@ CommandResult CommandRegistry::dispatch(const std::string &name, const nlohmann:
         return CommandResult::failure(errc::unknownCommand,
                                       "unknown command \"" + name +
                                           "\" (the \"commands\" command lists them)");
+    if (it->second.async)
+        return CommandResult::failure(errc::internal, name + " answers asynchronously");
     if (!it->second.handler)
         return CommandResult::failure(errc::unavailable, it->second.unavailableReason);
     // No exception may cross into the event loop.
@@ -44,8 +76,8 @@ nlohmann::json CommandRegistry::describe() const
     for (const auto &[name, cmd] : commands_) {
         nlohmann::json entry = {{"name", name},
                                 {"summary", cmd.summary},
-                                {"available", static_cast<bool>(cmd.handler)}};
-        if (!cmd.handler)
+                                {"available", cmd.handler || cmd.async}};
+        if (!cmd.handler && !cmd.async)
             entry["reason"] = cmd.unavailableReason;
         list.push_back(entry);
     }

@@ -14,11 +14,16 @@ struct CommandResult {
     nlohmann::json result;
     std::string code;
     std::string message;
+    std::string rawResult; // when set: the result, already serialised
 
-    static CommandResult success(nlohmann::json value) { return {true, std::move(value), {}, {}}; }
+    static CommandResult success(nlohmann::json value) { return {true, std::move(value), {}, {}, {}}; }
     static CommandResult failure(std::string code, std::string message)
     {
-        return {false, nullptr, std::move(code), std::move(message)};
+        return {false, nullptr, std::move(code), std::move(message), {}};
+    }
+    static CommandResult successRaw(std::string serialised)
+    {
+        return {true, nullptr, {}, {}, std::move(serialised)};
     }
 };
 
@@ -27,19 +32,27 @@ struct CommandResult {
 class CommandRegistry {
 public:
     using Handler = std::function<CommandResult(const nlohmann::json &args)>;
+    // Commands whose work spans several turns of the event loop answer
+    // through `reply`, exactly once, possibly before the handler returns.
+    using Reply = std::function<void(CommandResult)>;
+    using AsyncHandler = std::function<void(const nlohmann::json &args, Reply reply)>;
 
     struct Command {
         std::string summary;
-        Handler handler; // empty: registered but its feature is not available
+        Handler handler; // empty (and no async): registered but not available
         std::string unavailableReason;
+        AsyncHandler async;
     };
 
     void add(const std::string &name, std::string summary, Handler handler);
+    void addAsync(const std::string &name, std::string summary, AsyncHandler handler);
     // A command of the contract whose feature is not in this build or not running.
     void addUnavailable(const std::string &name, std::string summary, std::string reason);
 
     bool contains(const std::string &name) const { return commands_.count(name) != 0; }
     CommandResult dispatch(const std::string &name, const nlohmann::json &args) const;
+    // Answers through `reply`; synchronous commands answer at once.
+    void dispatch(const std::string &name, const nlohmann::json &args, Reply reply) const;
     nlohmann::json describe() const;
     std::vector<std::string> names() const;
 

@@ -75,6 +75,16 @@ std::string okReply(const json &id, const json &result)
     return serialiseLine({{"id", id}, {"ok", true}, {"result", result}});
 }
 
+std::string okReplyRaw(const json &id, std::string_view result)
+{
+    std::string s = "{\"id\":";
+    s += id.dump(-1, ' ', false, json::error_handler_t::replace);
+    s += ",\"ok\":true,\"result\":";
+    s += result;
+    s += "}\n";
+    return s;
+}
+
 std::string errorReply(const json &id, std::string_view code, std::string_view message)
 {
     return serialiseLine(

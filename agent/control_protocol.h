@@ -62,6 +62,8 @@ std::variant<Request, ProtocolError> parseRequest(std::string_view line);
 // Replies serialised as one line each, newline included. Invalid UTF-8 in
 // strings is replaced rather than thrown.
 std::string okReply(const nlohmann::json &id, const nlohmann::json &result);
+// The same with `result` already serialised (valid JSON text, one line).
+std::string okReplyRaw(const nlohmann::json &id, std::string_view result);
 std::string errorReply(const nlohmann::json &id, std::string_view code, std::string_view message);
 std::string eventLine(std::string_view name, nlohmann::json fields, double unixTime);
 std::string serialiseLine(const nlohmann::json &value);

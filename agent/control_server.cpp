@@ -242,8 +242,9 @@ void ControlServer::serve(std::uint64_t id)
     // not reading its replies, so one client cannot hold up the loop.
     int budget = requestsPerTurn;
     auto turnEnd = Clock::now() + timePerTurn;
-    while (!c.pending.empty() && budget-- > 0 && c.out.size() - c.outOffset < outputHighWater &&
-           Clock::now() < turnEnd) {
+    c.serving = true;
+    while (!c.pending.empty() && !c.busy && budget-- > 0 &&
+           c.out.size() - c.outOffset < outputHighWater && Clock::now() < turnEnd) {
         LineFramer::Item item = std::move(c.pending.front());
         c.pending.pop_front();
         if (c.monitor)
@@ -258,19 +259,28 @@ void ControlServer::serve(std::uint64_t id)
             handleLine(c, item.line);
         }
     }
+    c.serving = false;
     if (!flush(c))
         return;
     if (c.eof && c.pending.empty() && c.out.size() == c.outOffset)
         return drop(id, nullptr);
-    if (!c.pending.empty() && c.out.size() - c.outOffset < outputHighWater && !c.resumeTimer)
-        c.resumeTimer = loop_.addTimer(Clock::duration::zero(), [this, id] {
-            auto found = clients_.find(id);
-            if (found == clients_.end())
-                return;
-            found->second->resumeTimer = 0;
-            serve(id);
-        });
+    if (!c.pending.empty() && !c.busy && c.out.size() - c.outOffset < outputHighWater)
+        resumeSoon(c);
     updateInterest(c);
+}
+
+void ControlServer::resumeSoon(Client &c)
+{
+    if (c.resumeTimer)
+        return;
+    std::uint64_t id = c.id;
+    c.resumeTimer = loop_.addTimer(Clock::duration::zero(), [this, id] {
+        auto found = clients_.find(id);
+        if (found == clients_.end())
+            return;
+        found->second->resumeTimer = 0;
+        serve(id);
+    });
 }
 
 bool ControlServer::readInput(Client &c)
@@ -311,10 +321,27 @@ void ControlServer::handleLine(Client &c, const std::string &line)
         queue(c, okReply(req.id, {{"monitoring", true}}));
         return;
     }
-    CommandResult r = commands_.dispatch(req.cmd, req.args);
-    metrics_.controlRequests.Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
-        .Increment();
-    queue(c, r.ok ? okReply(req.id, r.result) : errorReply(req.id, r.code, r.message));
+    // Further requests of this client wait until this one is answered, so
+    // that replies keep the order of the requests.
+    c.busy = true;
+    commands_.dispatch(req.cmd, req.args,
+                       [this, id = c.id, reqId = req.id, label](CommandResult r) {
+                           metrics_.controlRequests
+                               .Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
+                               .Increment();
+                           auto found = clients_.find(id);
+                           if (found == clients_.end())
+                               return; // gone while its command ran
+                           Client &client = *found->second;
+                           client.busy = false;
+                           queue(client, !r.ok ? errorReply(reqId, r.code, r.message)
+                                         : r.rawResult.empty() ? okReply(reqId, r.result)
+                                                               : okReplyRaw(reqId, r.rawResult));
+                           // A reply that arrives later has to be sent, and
+                           // what waited behind it served.
+                           if (!client.serving)
+                               resumeSoon(client);
+                       });
 }
 
 void ControlServer::queue(Client &c, std::string data)

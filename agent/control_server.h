@@ -71,6 +71,8 @@ private:
         std::size_t outOffset = 0;
         bool monitor = false;
         bool eof = false;
+        bool busy = false;    // an asynchronous command has not answered yet
+        bool serving = false; // inside serve(): replies are flushed at its end
         std::uint32_t interest = 0;
         EventLoop::TimerId writeTimer = 0;
         EventLoop::TimerId resumeTimer = 0;
@@ -85,6 +87,7 @@ private:
     void handleLine(Client &c, const std::string &line);
     bool flush(Client &c);
     void queue(Client &c, std::string data);
+    void resumeSoon(Client &c);
     void updateInterest(Client &c);
     void drop(std::uint64_t id, const char *reason);
     std::string applyPermissions();

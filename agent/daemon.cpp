@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
+#include <prometheus/histogram.h>
+
 #include <cstring>
 #include <fcntl.h>
 #include <ctime>
@@ -68,6 +70,9 @@ std::string Daemon::start()
 
     if (int err = loop_.init(); err < 0)
         return std::string("cannot create the event loop: ") + strerror(-err);
+    loop_.setIterationObserver([this](Clock::duration took) {
+        metrics_.loopIteration.Observe(std::chrono::duration<double>(took).count());
+    });
 
     sigset_t signals;
     sigemptyset(&signals);

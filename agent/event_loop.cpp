@@ -149,6 +149,8 @@ int EventLoop::run()
         auto took = Clock::now() - start;
         if (took > longest_)
             longest_ = took;
+        if (observer_)
+            observer_(took);
         if (took > std::chrono::milliseconds(50))
             LOG_LIMITED("loop-slow", Warning, "loop", "event loop iteration took %lld ms",
                         static_cast<long long>(

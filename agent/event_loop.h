@@ -45,6 +45,11 @@ public:
 
     // Longest time one iteration's handlers took, for self-measurement.
     Clock::duration longestDispatch() const { return longest_; }
+    // Sees how long each iteration's handlers took.
+    void setIterationObserver(std::function<void(Clock::duration)> observer)
+    {
+        observer_ = std::move(observer);
+    }
 
 private:
     void armTimer();
@@ -66,6 +71,7 @@ private:
     std::uint32_t nextGeneration_ = 1;
     bool running_ = false;
     Clock::duration longest_{};
+    std::function<void(Clock::duration)> observer_;
 };
 
 } // namespace meshd

@@ -40,7 +40,7 @@ void MeshService::schedulePoll()
 }
 
 namespace {
-constexpr auto pumpBudget = std::chrono::milliseconds(2);
+constexpr auto pumpBudget = std::chrono::milliseconds(1);
 
 template <typename T> unsigned sortUnique(std::vector<T> &v)
 {
@@ -171,6 +171,7 @@ void MeshService::finishPoll()
             queueEvent(e);
     }
     snapshot_ = std::move(next);
+    lastHardifs_ = r->hardifs;
     std::vector<NeighborTq> tq;
     tq.reserve(r->neighborTq.size());
     for (const auto &n : r->neighborTq)

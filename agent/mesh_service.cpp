@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <linux/batman_adv.h>
 #include <net/if.h>
 #include <netlink/socket.h>
 #include <prometheus/counter.h>
@@ -43,6 +44,16 @@ json ttFlagNames(std::uint32_t flags)
         if (flags & n.bit)
             out.push_back(n.name);
     return out;
+}
+
+// De-duplication key of a streamed table row: two addresses and a number.
+std::string tableKey(const batman::Mac &a, const batman::Mac &b, std::uint32_t n)
+{
+    std::string k(16, '\0');
+    std::memcpy(k.data(), a.bytes.data(), 6);
+    std::memcpy(k.data() + 6, b.bytes.data(), 6);
+    std::memcpy(k.data() + 12, &n, 4);
+    return k;
 }
 
 std::string ipString(std::uint32_t be)
@@ -122,6 +133,8 @@ MeshService::~MeshService()
         loop_.cancelTimer(pollTimer_);
     if (stream_.isOpen())
         loop_.removeFd(stream_.fd());
+    if (tableStream_.isOpen())
+        loop_.removeFd(tableStream_.fd());
 }
 
 std::string MeshService::prepare(int &ifindex)
@@ -197,9 +210,15 @@ json MeshService::status()
     std::set<std::string> listed;
     int ifindex = 0;
     std::string why = prepare(ifindex);
-    std::vector<batman::HardifEntry> kernelHardifs;
-    if (why.empty() && netlink_.hardifs(ifindex, kernelHardifs) == 0)
-        for (const auto &h : kernelHardifs) {
+    // The last poll's list: status stays cheap while big tables are polled.
+    std::vector<batman::HardifEntry> dumped;
+    const std::vector<batman::HardifEntry> *kernelHardifs = nullptr;
+    if (why.empty() && snapshot_)
+        kernelHardifs = &lastHardifs_;
+    else if (why.empty() && netlink_.hardifs(ifindex, dumped) == 0)
+        kernelHardifs = &dumped;
+    if (kernelHardifs)
+        for (const auto &h : *kernelHardifs) {
             list.push_back({{"hardif", h.name}, {"state", h.active ? "active" : "inactive"}});
             listed.insert(h.name);
         }
@@ -310,6 +329,11 @@ void MeshService::stop()
         loop_.removeFd(stream_.fd());
         stream_.close();
     }
+    tableJobs_.clear(); // shutting down: their clients are about to be closed
+    if (tableStream_.isOpen()) {
+        loop_.removeFd(tableStream_.fd());
+        tableStream_.close();
+    }
     if (config_.mesh.manage && config_.mesh.teardownOnExit) {
         if (int err = batman::deleteLink(config_.mesh.interface); err < 0 && err != -ENODEV)
             LOG(Warning, "mesh", "cannot remove %s: %s", config_.mesh.interface.c_str(),
@@ -329,23 +353,140 @@ void MeshService::configChanged()
     schedulePoll();
 }
 
+std::string MeshService::TableJob::hardifName(std::uint32_t ifindex)
+{
+    auto it = names.find(ifindex);
+    if (it == names.end())
+        it = names.emplace(ifindex, batman::interfaceName(ifindex)).first;
+    return it->second;
+}
+
+// Big tables (originators, translation tables) are streamed like polls:
+// rows are serialised as the replies arrive, a turn of the event loop at
+// a time, and the reply goes out already serialised. One dump runs at a
+// time; later requests queue behind it.
+void MeshService::streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Reply reply)
+{
+    int ifindex = 0;
+    if (std::string why = prepare(ifindex); !why.empty())
+        return reply(CommandResult::failure(errc::unavailable, why));
+    if (!tableStream_.isOpen()) {
+        if (int err = tableStream_.open(); err < 0)
+            return reply(failure(job->name, err));
+        loop_.addFd(tableStream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpTable(); });
+    }
+    job->ifindex = ifindex;
+    job->reply = std::move(reply);
+    tableJobs_.push_back(std::move(job));
+    if (tableJobs_.size() == 1)
+        startTable();
+}
+
+void MeshService::startTable()
+{
+    TableJob &j = *tableJobs_.front();
+    j.out = "[";
+    j.seen.clear();
+    j.bad = 0;
+    j.start = std::chrono::steady_clock::now();
+    if (int err = tableStream_.start(j.cmd, j.ifindex); err < 0)
+        finishTable(err);
+}
+
+void MeshService::pumpTable()
+{
+    if (tableJobs_.empty()) {
+        tableStream_.pump(std::chrono::steady_clock::now(), [](nlattr **) {});
+        return;
+    }
+    TableJob &j = *tableJobs_.front();
+    std::string text;
+    auto progress = tableStream_.pump(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(1), [&](nlattr **tb) {
+            text.clear();
+            auto key = j.row(tb, text);
+            if (!key) {
+                j.bad++;
+            } else if (j.seen.insert(std::move(*key)).second) {
+                if (j.out.size() > 1)
+                    j.out += ',';
+                j.out += text;
+            }
+        });
+    if (progress == batman::DumpReader::Progress::More)
+        return;
+    batman::DumpReader &reader = tableStream_.reader();
+    if (reader.error() == 0 && reader.interrupted() && j.attempt < 3) {
+        j.attempt++;
+        return startTable();
+    }
+    finishTable(reader.error());
+}
+
+void MeshService::finishTable(int err)
+{
+    std::unique_ptr<TableJob> j = std::move(tableJobs_.front());
+    tableJobs_.pop_front();
+    unsigned bad = j->bad + tableStream_.reader().stats().badEntries;
+    if (bad) {
+        netlinkErrors_.Add({{"op", std::string(j->name) + "_bad_entry"}})
+            .Increment(static_cast<double>(bad));
+        LOG_LIMITED(std::string("bad-entry-") + j->name, Warning, "mesh",
+                    "%u malformed %s entries from the kernel were skipped", bad, j->name);
+    }
+    if (err == -ENOENT) { // no active primary interface yet, so the table is empty
+        err = 0;
+        j->out = "[";
+    }
+    if (err < 0) {
+        if (err == -EIO || err == -ENOBUFS) {
+            loop_.removeFd(tableStream_.fd());
+            tableStream_.close();
+        }
+        j->reply(failure(j->name, err));
+    } else {
+        observeDump(j->name, std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                           j->start)
+                                 .count());
+        j->out += ']';
+        j->reply(CommandResult::successRaw(std::move(j->out)));
+    }
+    if (!tableJobs_.empty()) {
+        if (tableStream_.isOpen())
+            startTable();
+        else
+            while (!tableJobs_.empty()) { // the socket broke: fail the rest
+                tableJobs_.front()->reply(failure(tableJobs_.front()->name, -EIO));
+                tableJobs_.pop_front();
+            }
+    }
+}
+
 void MeshService::registerCommands(CommandRegistry &commands)
 {
-    commands.add("originators", "originator table (like batctl oj)", [this](const json &) {
-        return table("originators", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::OriginatorEntry> entries;
-            int err = netlink_.originators(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"originator", e.originator.str()},
-                                {"neighbor", e.neighbor.str()},
-                                {"hardif", e.hardif},
-                                {"tq", optionalJson(e.tq)},
-                                {"throughput_kbps", optionalJson(e.throughputKbps)},
-                                {"last_seen_ms", e.lastSeenMs},
-                                {"best", e.best}});
-            return err;
+    commands.addAsync(
+        "originators", "originator table (like batctl oj)",
+        [this](const json &, CommandRegistry::Reply reply) {
+            auto job = std::make_unique<TableJob>();
+            job->name = "originators";
+            job->cmd = BATADV_CMD_GET_ORIGINATORS;
+            TableJob *j = job.get();
+            job->row = [j](nlattr **tb, std::string &text) -> std::optional<std::string> {
+                auto e = batman::parseOriginator(tb);
+                if (!e)
+                    return std::nullopt;
+                text = json{{"originator", e->originator.str()},
+                            {"neighbor", e->neighbor.str()},
+                            {"hardif", e->hardif.empty() ? j->hardifName(e->hardifIndex) : e->hardif},
+                            {"tq", optionalJson(e->tq)},
+                            {"throughput_kbps", optionalJson(e->throughputKbps)},
+                            {"last_seen_ms", e->lastSeenMs},
+                            {"best", e->best}}
+                           .dump();
+                return tableKey(e->originator, e->neighbor, e->hardifIndex);
+            };
+            streamTable(std::move(job), std::move(reply));
         });
-    });
     commands.add("neighbors", "neighbour table (like batctl nj)", [this](const json &) {
         return table("neighbors", [this](int ifindex, batman::DumpStats &stats, json &rows) {
             std::vector<batman::NeighborEntry> entries;
@@ -389,47 +530,54 @@ void MeshService::registerCommands(CommandRegistry &commands)
             return err;
         });
     });
-    commands.add("translations", "translation tables (args.table: local or global)",
-                 [this](const json &args) {
-                     std::string which = "local";
-                     if (args.contains("table")) {
-                         if (!args["table"].is_string() ||
-                             (args["table"] != "local" && args["table"] != "global"))
-                             return CommandResult::failure(errc::invalidArgument,
-                                                           "table must be \"local\" or \"global\"");
-                         which = args["table"].get<std::string>();
-                     }
-                     if (which == "local")
-                         return table("translations_local", [this](int ifindex,
-                                                                   batman::DumpStats &stats,
-                                                                   json &rows) {
-                             std::vector<batman::LocalTranslation> entries;
-                             int err = netlink_.localTranslations(ifindex, entries, &stats);
-                             for (const auto &e : entries)
-                                 rows.push_back({{"client", e.client.str()},
-                                                 {"vid", vidJson(e.vid)},
-                                                 {"flags", ttFlagNames(e.flags)},
-                                                 {"crc32", e.crc32},
-                                                 {"last_seen_ms", optionalJson(e.lastSeenMs)}});
-                             return err;
-                         });
-                     return table("translations_global", [this](int ifindex,
-                                                                batman::DumpStats &stats,
-                                                                json &rows) {
-                         std::vector<batman::GlobalTranslation> entries;
-                         int err = netlink_.globalTranslations(ifindex, entries, &stats);
-                         for (const auto &e : entries)
-                             rows.push_back({{"client", e.client.str()},
-                                             {"originator", e.originator.str()},
-                                             {"vid", vidJson(e.vid)},
-                                             {"flags", ttFlagNames(e.flags)},
-                                             {"ttvn", e.ttvn},
-                                             {"last_ttvn", e.lastTtvn},
-                                             {"crc32", e.crc32},
-                                             {"best", e.best}});
-                         return err;
-                     });
-                 });
+    commands.addAsync(
+        "translations", "translation tables (args.table: local or global)",
+        [this](const json &args, CommandRegistry::Reply reply) {
+            std::string which = "local";
+            if (args.contains("table")) {
+                if (!args["table"].is_string() ||
+                    (args["table"] != "local" && args["table"] != "global"))
+                    return reply(CommandResult::failure(errc::invalidArgument,
+                                                        "table must be \"local\" or \"global\""));
+                which = args["table"].get<std::string>();
+            }
+            auto job = std::make_unique<TableJob>();
+            if (which == "local") {
+                job->name = "translations_local";
+                job->cmd = BATADV_CMD_GET_TRANSTABLE_LOCAL;
+                job->row = [](nlattr **tb, std::string &text) -> std::optional<std::string> {
+                    auto e = batman::parseLocalTranslation(tb);
+                    if (!e)
+                        return std::nullopt;
+                    text = json{{"client", e->client.str()},
+                                {"vid", vidJson(e->vid)},
+                                {"flags", ttFlagNames(e->flags)},
+                                {"crc32", e->crc32},
+                                {"last_seen_ms", optionalJson(e->lastSeenMs)}}
+                               .dump();
+                    return tableKey(e->client, {}, e->vid.raw);
+                };
+            } else {
+                job->name = "translations_global";
+                job->cmd = BATADV_CMD_GET_TRANSTABLE_GLOBAL;
+                job->row = [](nlattr **tb, std::string &text) -> std::optional<std::string> {
+                    auto e = batman::parseGlobalTranslation(tb);
+                    if (!e)
+                        return std::nullopt;
+                    text = json{{"client", e->client.str()},
+                                {"originator", e->originator.str()},
+                                {"vid", vidJson(e->vid)},
+                                {"flags", ttFlagNames(e->flags)},
+                                {"ttvn", e->ttvn},
+                                {"last_ttvn", e->lastTtvn},
+                                {"crc32", e->crc32},
+                                {"best", e->best}}
+                               .dump();
+                    return tableKey(e->client, e->originator, e->vid.raw);
+                };
+            }
+            streamTable(std::move(job), std::move(reply));
+        });
     commands.add("claims", "bridge loop avoidance claims", [this](const json &) {
         return table("claims", [this](int ifindex, batman::DumpStats &stats, json &rows) {
             std::vector<batman::ClaimEntry> entries;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -95,6 +97,29 @@ private:
     Publish publish_;
     batman::Netlink netlink_;
     batman::DumpStream stream_; // polls stream their dumps on a socket of their own
+    // Table commands streamed to the control socket, the first one running.
+    struct TableJob {
+        const char *name = "";
+        int cmd = 0;
+        // Serialises one entry into `text` and returns its de-duplication
+        // key, or nullopt for an entry that failed validation.
+        std::function<std::optional<std::string>(struct nlattr **tb, std::string &text)> row;
+        CommandRegistry::Reply reply;
+        int ifindex = 0;
+        int attempt = 0;
+        unsigned bad = 0;
+        std::string out;
+        std::set<std::string> seen;
+        std::map<std::uint32_t, std::string> names;
+        std::chrono::steady_clock::time_point start;
+        std::string hardifName(std::uint32_t ifindex);
+    };
+    std::deque<std::unique_ptr<TableJob>> tableJobs_;
+    batman::DumpStream tableStream_;
+    void streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Reply reply);
+    void startTable();
+    void pumpTable();
+    void finishTable(int err);
     struct PollRun;
     std::unique_ptr<PollRun> run_; // the poll in progress
     bool pollAgain_ = false;
@@ -108,6 +133,7 @@ private:
 
     // Mesh state as last seen.
     std::optional<batman::MeshSnapshot> snapshot_;
+    std::vector<batman::HardifEntry> lastHardifs_; // of the last complete poll
     std::string meshProblem_;               // why the mesh is degraded ("" when fine)
     std::map<std::string, std::string> hardifState_; // configured hardif -> state word
     bool createdByUs_ = false;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "metrics.h"
 
+#include <prometheus/histogram.h>
+
 #include <arpa/inet.h>
 #include <atomic>
 #include <exception>
@@ -69,7 +71,14 @@ Metrics::Metrics()
       configReloads(prometheus::BuildCounter()
                         .Name("meshd_config_reloads_total")
                         .Help("Configuration reloads by result (ok, error).")
-                        .Register(*registry_))
+                        .Register(*registry_)),
+      loopIteration(prometheus::BuildHistogram()
+                        .Name("meshd_event_loop_iteration_seconds")
+                        .Help("Time the event loop spent handling one batch of ready events, "
+                              "during which nothing else was answered.")
+                        .Register(*registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{
+                                     0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1}))
 {
     for (const char *reason : {"client_limit", "write_timeout", "slow_monitor"})
         controlClientsDropped.Add({{"reason", reason}});

@@ -10,6 +10,7 @@
 #include <vector>
 
 namespace prometheus {
+class Histogram;
 class Exposer;
 }
 
@@ -46,6 +47,9 @@ public:
     prometheus::Gauge &controlClients;
     prometheus::Family<prometheus::Counter> &controlClientsDropped;
     prometheus::Family<prometheus::Counter> &configReloads;
+    // Time the event loop spent on one batch of ready events: how long
+    // everything else (the control socket first) had to wait.
+    prometheus::Histogram &loopIteration;
 };
 
 } // namespace meshd

@@ -14,9 +14,10 @@
 namespace batman {
 
 namespace {
-// The kernel sizes dump datagrams after the largest buffer a reader
-// offered, up to 32 KiB; twice that leaves room for any of them.
-constexpr std::size_t bufferSize = 64 * 1024;
+// The kernel sizes dump datagrams after the largest buffer a reader has
+// offered (at least one page's worth, at most 32 KiB). 16 KiB holds about
+// a hundred originator entries: few system calls, and short turns.
+constexpr std::size_t bufferSize = 16 * 1024;
 } // namespace
 
 DumpReader::DumpReader() : buf_(new char[bufferSize]) {}
@@ -34,7 +35,10 @@ void DumpReader::begin(int fd, std::uint32_t seq)
 
 DumpReader::Progress DumpReader::pump(Clock::time_point deadline, const OnEntry &onEntry)
 {
-    for (;;) {
+    for (bool first = true;; first = false) {
+        // One datagram at least per call, then only while time is left.
+        if (!first && Clock::now() >= deadline)
+            return Progress::More;
         ssize_t n = recv(fd_, buf_.get(), bufferSize, MSG_TRUNC);
         if (n < 0) {
             if (errno == EINTR)
@@ -55,8 +59,6 @@ DumpReader::Progress DumpReader::pump(Clock::time_point deadline, const OnEntry 
         stats_.datagrams++;
         if (parse(buf_.get(), static_cast<std::size_t>(n), onEntry))
             return Progress::Done;
-        if (Clock::now() >= deadline)
-            return Progress::More;
     }
 }
 

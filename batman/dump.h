@@ -39,7 +39,7 @@ public:
 
     enum class Progress { More, Done };
     // Parses replies until the dump ends or `deadline` has passed (checked
-    // between datagrams; one datagram holds up to ~32 KiB of entries).
+    // between datagrams of at most 16 KiB; at least one is read per call).
     Progress pump(Clock::time_point deadline, const OnEntry &onEntry);
 
     int error() const { return error_; }         // 0 or -errno once Done

@@ -9,8 +9,8 @@ link n1 inj
 T
 
 m() { metric n1 "$1"; }
-fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
-fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a - b }'; }
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.4f", a / b }'; }
 fmul() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a * b }'; }
 jf() { echo "$2" | jq -r "$1"; }
 loop_over5() {
