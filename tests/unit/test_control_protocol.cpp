@@ -147,3 +147,49 @@ TEST_CASE("command registry dispatches and reports", "[protocol]")
     CHECK_THAT(boom.message, Catch::Contains("kaput"));
     CHECK(reg.describe().size() == 3);
 }
+
+TEST_CASE("asynchronous commands answer exactly once, in raw form too", "[protocol]")
+{
+    CommandRegistry reg;
+    CommandRegistry::Reply later;
+    reg.addAsync("slow", "answers later",
+                 [&](const json &, CommandRegistry::Reply reply) { later = std::move(reply); });
+    reg.addAsync("twice", "answers twice", [](const json &, CommandRegistry::Reply reply) {
+        reply(CommandResult::successRaw("[1]"));
+        reply(CommandResult::successRaw("[2]"));
+    });
+    reg.addAsync("throws", "throws before answering",
+                 [](const json &, CommandRegistry::Reply) { throw std::runtime_error("late"); });
+    reg.add("sync", "answers at once", [](const json &) { return CommandResult::success(7); });
+
+    std::vector<CommandResult> got;
+    auto collect = [&](CommandResult r) { got.push_back(std::move(r)); };
+    reg.dispatch("slow", json::object(), collect);
+    CHECK(got.empty());
+    REQUIRE(later);
+    later(CommandResult::successRaw("[{\"a\":1}]"));
+    later(CommandResult::failure("x", "ignored: already answered"));
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].rawResult == "[{\"a\":1}]");
+
+    reg.dispatch("twice", json::object(), collect);
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].rawResult == "[1]");
+
+    reg.dispatch("throws", json::object(), collect);
+    REQUIRE(got.size() == 3);
+    CHECK(got[2].code == errc::internal);
+    CHECK_THAT(got[2].message, Catch::Contains("late"));
+
+    reg.dispatch("sync", json::object(), collect);
+    REQUIRE(got.size() == 4);
+    CHECK(got[3].result == 7);
+    // The synchronous form refuses an asynchronous command instead of blocking.
+    CHECK(reg.dispatch("slow", json::object()).code == errc::internal);
+    CHECK(reg.describe().size() == 4);
+
+    json raw = json::parse(okReplyRaw(5, "[{\"a\":1}]"));
+    CHECK(raw["id"] == 5);
+    CHECK(raw["ok"] == true);
+    CHECK(raw["result"][0]["a"] == 1);
+}
