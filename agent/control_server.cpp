@@ -115,7 +115,8 @@ std::string ControlServer::start(const Options &options)
         return err;
     if (listen(listen_.get(), SOMAXCONN) < 0)
         return "cannot listen on control socket " + path + ": " + errnoText(errno);
-    if (int err = loop_.addFd(listen_.get(), EPOLLIN, [this](std::uint32_t) { onAccept(); });
+    if (int err = loop_.addFd(
+            listen_.get(), EPOLLIN, [this](std::uint32_t) { onAccept(); }, "control-accept");
         err < 0)
         return "cannot watch control socket: " + errnoText(-err);
     LOG(Info, "control", "listening on %s", path.c_str());
@@ -209,7 +210,8 @@ void ControlServer::onAccept()
         c->interest = EPOLLIN | EPOLLRDHUP;
         std::uint64_t id = c->id;
         if (loop_.addFd(fd, c->interest,
-                        [this, id](std::uint32_t events) { onClientEvent(id, events); }) < 0)
+                        [this, id](std::uint32_t events) { onClientEvent(id, events); },
+                        "control-client") < 0)
             continue;
         clients_[id] = std::move(c);
         metrics_.controlClients.Set(static_cast<double>(clients_.size()));

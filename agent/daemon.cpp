@@ -70,8 +70,9 @@ std::string Daemon::start()
 
     if (int err = loop_.init(); err < 0)
         return std::string("cannot create the event loop: ") + strerror(-err);
-    loop_.setIterationObserver([this](Clock::duration took) {
-        metrics_.loopIteration.Observe(std::chrono::duration<double>(took).count());
+    loop_.setIterationObserver([this](Clock::duration wall, Clock::duration cpu) {
+        metrics_.loopIteration.Observe(std::chrono::duration<double>(wall).count());
+        metrics_.loopIterationCpu.Observe(std::chrono::duration<double>(cpu).count());
     });
 
     sigset_t signals;

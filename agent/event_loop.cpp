@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "event_loop.h"
 
+#include <ctime>
+
 #include <cerrno>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -18,10 +20,10 @@ int EventLoop::init()
     timerFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
     if (!timerFd_.isValid())
         return -errno;
-    return addFd(timerFd_.get(), EPOLLIN, [this](std::uint32_t) { onTimer(); });
+    return addFd(timerFd_.get(), EPOLLIN, [this](std::uint32_t) { onTimer(); }, "timers");
 }
 
-int EventLoop::addFd(int fd, std::uint32_t events, FdHandler handler)
+int EventLoop::addFd(int fd, std::uint32_t events, FdHandler handler, const char *name)
 {
     std::uint32_t generation = nextGeneration_++;
     struct epoll_event ev = {};
@@ -29,7 +31,7 @@ int EventLoop::addFd(int fd, std::uint32_t events, FdHandler handler)
     ev.data.u64 = (std::uint64_t{generation} << 32) | static_cast<std::uint32_t>(fd);
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
         return -errno;
-    handlers_[fd] = {generation, std::make_shared<FdHandler>(std::move(handler))};
+    handlers_[fd] = {generation, std::make_shared<FdHandler>(std::move(handler)), name};
     return 0;
 }
 
@@ -58,7 +60,7 @@ int EventLoop::watchSignals(const sigset_t &signals, SignalHandler handler)
     if (!signalFd_.isValid())
         return -errno;
     signalHandler_ = std::move(handler);
-    return addFd(signalFd_.get(), EPOLLIN, [this](std::uint32_t) { onSignal(); });
+    return addFd(signalFd_.get(), EPOLLIN, [this](std::uint32_t) { onSignal(); }, "signals");
 }
 
 EventLoop::TimerId EventLoop::addTimer(Clock::duration delay, DeadlineHeap::Callback callback)
@@ -136,6 +138,11 @@ int EventLoop::run()
             return -errno;
         }
         auto start = Clock::now();
+        const char *slowest = "";
+        Clock::duration slowestTook{};
+        timespec cpuStart{};
+        if (observer_)
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuStart);
         for (int i = 0; i < n && running_; i++) {
             int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
             auto generation = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
@@ -144,17 +151,33 @@ int EventLoop::run()
                 continue; // removed (and maybe reused) by an earlier handler in this batch
             // Keep the handler alive even if it removes itself.
             auto handler = it->second.handler;
+            const char *name = it->second.name;
+            auto handlerStart = Clock::now();
             (*handler)(events[i].events);
+            auto handlerTook = Clock::now() - handlerStart;
+            if (handlerTook > slowestTook) {
+                slowestTook = handlerTook;
+                slowest = name;
+            }
         }
         auto took = Clock::now() - start;
         if (took > longest_)
             longest_ = took;
-        if (observer_)
-            observer_(took);
+        if (observer_) {
+            timespec cpuEnd{};
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuEnd);
+            auto cpu = std::chrono::seconds(cpuEnd.tv_sec - cpuStart.tv_sec) +
+                       std::chrono::nanoseconds(cpuEnd.tv_nsec - cpuStart.tv_nsec);
+            observer_(took, std::chrono::duration_cast<Clock::duration>(cpu));
+        }
+        auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
         if (took > std::chrono::milliseconds(50))
-            LOG_LIMITED("loop-slow", Warning, "loop", "event loop iteration took %lld ms",
-                        static_cast<long long>(
-                            std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+            LOG_LIMITED("loop-slow", Warning, "loop",
+                        "event loop iteration took %.1f ms (%d ready; slowest: %s, %.1f ms)",
+                        ms(took), n, slowest, ms(slowestTook));
+        else if (took > std::chrono::milliseconds(5))
+            LOG(Debug, "loop", "event loop iteration took %.1f ms (%d ready; slowest: %s, %.1f ms)",
+                ms(took), n, slowest, ms(slowestTook));
     }
     return 0;
 }

@@ -27,7 +27,8 @@ public:
     // Returns 0 or -errno.
     int init();
 
-    int addFd(int fd, std::uint32_t events, FdHandler handler);
+    // `name` (a string literal) names the handler in slow-iteration logs.
+    int addFd(int fd, std::uint32_t events, FdHandler handler, const char *name = "fd");
     int modifyFd(int fd, std::uint32_t events);
     void removeFd(int fd);
 
@@ -45,11 +46,11 @@ public:
 
     // Longest time one iteration's handlers took, for self-measurement.
     Clock::duration longestDispatch() const { return longest_; }
-    // Sees how long each iteration's handlers took.
-    void setIterationObserver(std::function<void(Clock::duration)> observer)
-    {
-        observer_ = std::move(observer);
-    }
+    // Sees how long each iteration's handlers took: wall time, and the CPU
+    // time this thread used in it (the rest is time the thread was not
+    // running: preempted by other work on a busy machine).
+    using IterationObserver = std::function<void(Clock::duration wall, Clock::duration cpu)>;
+    void setIterationObserver(IterationObserver observer) { observer_ = std::move(observer); }
 
 private:
     void armTimer();
@@ -66,12 +67,13 @@ private:
     struct Registration {
         std::uint32_t generation;
         std::shared_ptr<FdHandler> handler;
+        const char *name;
     };
     std::map<int, Registration> handlers_;
     std::uint32_t nextGeneration_ = 1;
     bool running_ = false;
     Clock::duration longest_{};
-    std::function<void(Clock::duration)> observer_;
+    IterationObserver observer_;
 };
 
 } // namespace meshd

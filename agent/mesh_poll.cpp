@@ -77,7 +77,7 @@ void MeshService::poll()
                         strerror(-err));
             return;
         }
-        loop_.addFd(stream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpPoll(); });
+        loop_.addFd(stream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpPoll(); }, "poll-dump");
     }
     run_ = std::make_unique<PollRun>();
     run_->ifindex = ifindex;
@@ -352,7 +352,9 @@ void MeshService::subscribeConfigGroup()
             return NL_OK;
         },
         this);
-    loop_.addFd(nl_socket_get_fd(configSock_), EPOLLIN, [this](std::uint32_t) { onConfigGroup(); });
+    loop_.addFd(
+        nl_socket_get_fd(configSock_), EPOLLIN, [this](std::uint32_t) { onConfigGroup(); },
+        "batadv-config");
 }
 
 void MeshService::onConfigGroup()

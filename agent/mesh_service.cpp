@@ -303,7 +303,7 @@ void MeshService::watchLinks()
             relevant = true; // some events were lost: look at everything
         if (relevant)
             pollSoon();
-    });
+    }, "link-events");
 }
 
 void MeshService::pollSoon()
@@ -373,7 +373,8 @@ void MeshService::streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Re
     if (!tableStream_.isOpen()) {
         if (int err = tableStream_.open(); err < 0)
             return reply(failure(job->name, err));
-        loop_.addFd(tableStream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpTable(); });
+        loop_.addFd(tableStream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpTable(); },
+                    "table-dump");
     }
     job->ifindex = ifindex;
     job->reply = std::move(reply);

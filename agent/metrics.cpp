@@ -78,7 +78,14 @@ Metrics::Metrics()
                               "during which nothing else was answered.")
                         .Register(*registry_)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
-                                     0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1}))
+                                     0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1})),
+      loopIterationCpu(prometheus::BuildHistogram()
+                           .Name("meshd_event_loop_iteration_cpu_seconds")
+                           .Help("CPU time the event loop's thread used in one iteration; "
+                                 "well below the wall time when the machine is busy.")
+                           .Register(*registry_)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{
+                                        0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1}))
 {
     for (const char *reason : {"client_limit", "write_timeout", "slow_monitor"})
         controlClientsDropped.Add({{"reason", reason}});

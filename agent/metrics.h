@@ -50,6 +50,8 @@ public:
     // Time the event loop spent on one batch of ready events: how long
     // everything else (the control socket first) had to wait.
     prometheus::Histogram &loopIteration;
+    // The CPU time the loop's thread used in those iterations.
+    prometheus::Histogram &loopIterationCpu;
 };
 
 } // namespace meshd

@@ -6,6 +6,10 @@
 //       sends {"cmd":"status"} over one control connection, one request
 //       at a time with G ms between them, for D ms; prints how long the
 //       replies took (count, p50_ms, p99_ms, max_ms).
+//   scale-probe request --socket PATH --cmd NAME [--count N]
+//       sends {"cmd":NAME} N times, one at a time, and reads each reply
+//       whole without parsing it; prints p50_ms, max_ms and its bytes (the
+//       daemon's side of a table command, without meshctl's formatting).
 //   scale-probe scrape --addr IP:PORT [--count N]
 //       GET /metrics N times; prints p50_ms, max_ms and the body's bytes.
 //   scale-probe run [--count N] -- CMD ARGS...
@@ -13,11 +17,16 @@
 //       max_ms of the wall time, and fails if any run fails.
 //   scale-probe proc --pid P
 //       prints rss_kb and cpu_s (user + system) of process P.
+//   scale-probe spin
+//       a fixed CPU workload (sorting 1M integers, best of 3; spin_ms) and
+//       the cost of one system call (getppid; syscall_us). Run on the host
+//       and in the VM, it tells how much slower the VM is at each.
 #include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -111,6 +120,46 @@ int status(int argc, char **argv)
     std::printf("{\"count\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n", took.size(),
                 percentile(took, 0.5), percentile(took, 0.99),
                 took.empty() ? 0.0 : *std::max_element(took.begin(), took.end()));
+    return 0;
+}
+
+int request(int argc, char **argv)
+{
+    const char *path = option(argc, argv, "--socket", nullptr);
+    std::string cmd = option(argc, argv, "--cmd", nullptr);
+    long count = number(option(argc, argv, "--count", "5"), "--count");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (std::strlen(path) >= sizeof(sa.sun_path))
+        die("socket path too long: %s", path);
+    std::strcpy(sa.sun_path, path);
+    if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0)
+        die("cannot connect to %s", path);
+    std::string line = "{\"cmd\":\"" + cmd + "\"}\n";
+    std::vector<double> took;
+    std::size_t bytes = 0;
+    std::vector<char> buf(1 << 20);
+    for (long i = 0; i < count; i++) {
+        auto start = Clock::now();
+        if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+            die("write to %s failed", path);
+        std::string reply;
+        for (;;) {
+            ssize_t n = read(fd, buf.data(), buf.size());
+            if (n <= 0)
+                die("meshd closed %s", path);
+            reply.append(buf.data(), static_cast<std::size_t>(n));
+            if (reply.back() == '\n')
+                break;
+        }
+        took.push_back(ms(Clock::now() - start));
+        if (reply.find("\"ok\":true") == std::string::npos)
+            die("%s failed", reply.substr(0, 200).c_str());
+        bytes = reply.size();
+    }
+    std::printf("{\"count\":%ld,\"p50_ms\":%.3f,\"max_ms\":%.3f,\"bytes\":%zu}\n", count,
+                percentile(took, 0.5), *std::max_element(took.begin(), took.end()), bytes);
     return 0;
 }
 
@@ -214,6 +263,30 @@ int proc(int argc, char **argv)
     return 0;
 }
 
+int spin()
+{
+    double best = 1e9;
+    for (int round = 0; round < 3; round++) {
+        std::vector<std::uint32_t> v(1 << 20);
+        std::uint32_t x = 12345;
+        for (auto &e : v)
+            e = x = x * 1664525u + 1013904223u;
+        auto start = Clock::now();
+        std::sort(v.begin(), v.end());
+        best = std::min(best, ms(Clock::now() - start));
+        if (!std::is_sorted(v.begin(), v.end()))
+            die("sort failed");
+    }
+    // System calls: what netlink requests and socket replies are made of.
+    auto start = Clock::now();
+    constexpr int calls = 20000;
+    for (int i = 0; i < calls; i++)
+        (void)getppid();
+    double perCall = ms(Clock::now() - start) * 1000.0 / calls;
+    std::printf("{\"spin_ms\":%.3f,\"syscall_us\":%.3f}\n", best, perCall);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -223,10 +296,14 @@ int main(int argc, char **argv)
         return status(argc, argv);
     if (cmd == "scrape")
         return scrape(argc, argv);
+    if (cmd == "request")
+        return request(argc, argv);
     if (cmd == "run")
         return run(argc, argv);
     if (cmd == "proc")
         return proc(argc, argv);
-    std::fprintf(stderr, "usage: scale-probe status|scrape|run|proc ... (see the source's header)\n");
+    if (cmd == "spin")
+        return spin();
+    std::fprintf(stderr, "usage: scale-probe status|request|scrape|run|proc|spin ... (see the source's header)\n");
     return cmd == "--help" ? 0 : 2;
 }

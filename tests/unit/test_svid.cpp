@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "svid.h"
+
+using namespace spiffe;
+
+namespace {
+
+// Certificates are minted at run time around a fixed instant, ECDSA P-256 as SPIRE issues them.
+constexpr std::time_t now = 1750000000; // 2025-06-15
+const auto at = std::chrono::system_clock::from_time_t(now);
+constexpr std::time_t hour = 3600;
+
+struct KeyFree {
+    void operator()(EVP_PKEY *key) const { EVP_PKEY_free(key); }
+};
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+struct Issued {
+    X509Ptr cert;
+    KeyPtr key;
+};
+
+struct Spec {
+    std::string subject = "leaf";
+    std::string san = "URI:spiffe://td.example/node/a"; // empty: no SAN extension
+    std::string basicConstraints = "critical,CA:FALSE"; // empty: no extension
+    std::string keyUsage = "critical,digitalSignature"; // empty: no extension
+    std::time_t notBefore = now - hour;
+    std::time_t notAfter = now + hour;
+};
+
+void addExtension(X509 *cert, X509V3_CTX *ctx, int nid, const std::string &value)
+{
+    if (value.empty())
+        return;
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str());
+    REQUIRE(ext != nullptr);
+    REQUIRE(X509_add_ext(cert, ext, -1) == 1);
+    X509_EXTENSION_free(ext);
+}
+
+// A certificate made to `spec`, signed by `issuer` (self-signed when null).
+Issued issue(const Spec &spec, const Issued *issuer = nullptr)
+{
+    static long serial = 1;
+    Issued out;
+    out.key.reset(EVP_EC_gen("P-256"));
+    REQUIRE(out.key);
+    out.cert.reset(X509_new());
+    X509 *cert = out.cert.get();
+    REQUIRE(X509_set_version(cert, X509_VERSION_3) == 1);
+    REQUIRE(ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++) == 1);
+    REQUIRE(ASN1_TIME_set(X509_getm_notBefore(cert), spec.notBefore) != nullptr);
+    REQUIRE(ASN1_TIME_set(X509_getm_notAfter(cert), spec.notAfter) != nullptr);
+    X509_NAME *name = X509_get_subject_name(cert);
+    REQUIRE(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                       reinterpret_cast<const unsigned char *>(spec.subject.c_str()),
+                                       -1, -1, 0) == 1);
+    X509 *signer = issuer ? issuer->cert.get() : cert;
+    REQUIRE(X509_set_issuer_name(cert, X509_get_subject_name(signer)) == 1);
+    REQUIRE(X509_set_pubkey(cert, out.key.get()) == 1);
+
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, signer, cert, nullptr, nullptr, 0);
+    addExtension(cert, &ctx, NID_basic_constraints, spec.basicConstraints);
+    addExtension(cert, &ctx, NID_key_usage, spec.keyUsage);
+    addExtension(cert, &ctx, NID_subject_alt_name, spec.san);
+    addExtension(cert, &ctx, NID_subject_key_identifier, "hash");
+    if (issuer)
+        addExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always");
+
+    EVP_PKEY *signingKey = issuer ? issuer->key.get() : out.key.get();
+    REQUIRE(X509_sign(cert, signingKey, EVP_sha256()) > 0);
+    return out;
+}
+
+Spec caSpec(const std::string &td, const std::string &subject)
+{
+    Spec s;
+    s.subject = subject;
+    s.san = "URI:spiffe://" + td;
+    s.basicConstraints = "critical,CA:TRUE";
+    s.keyUsage = "critical,keyCertSign,cRLSign";
+    s.notBefore = now - 24 * hour;
+    s.notAfter = now + 24 * hour;
+    return s;
+}
+
+Spec leafSpec(const std::string &san)
+{
+    Spec s;
+    s.san = san;
+    return s;
+}
+
+std::vector<std::uint8_t> der(const Issued &issued)
+{
+    int len = i2d_X509(issued.cert.get(), nullptr);
+    REQUIRE(len > 0);
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(len));
+    unsigned char *p = out.data();
+    REQUIRE(i2d_X509(issued.cert.get(), &p) == len);
+    return out;
+}
+
+std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts)
+{
+    std::vector<std::uint8_t> out;
+    for (const auto &part : parts)
+        out.insert(out.end(), part.begin(), part.end());
+    return out;
+}
+
+Certificates chainOf(std::initializer_list<const Issued *> certs)
+{
+    std::vector<std::uint8_t> bytes;
+    for (const Issued *c : certs) {
+        auto d = der(*c);
+        bytes.insert(bytes.end(), d.begin(), d.end());
+    }
+    auto parsed = parseDerChain(bytes);
+    REQUIRE(std::holds_alternative<Certificates>(parsed));
+    return std::move(std::get<Certificates>(parsed));
+}
+
+// Two trust domains, each with a root; td.example also has an intermediate.
+struct Pki {
+    Issued root = issue(caSpec("td.example", "td root"));
+    Issued intermediate = issue(caSpec("td.example", "td intermediate"), &root);
+    Issued otherRoot = issue(caSpec("other.example", "other root"));
+    BundleSet bundles;
+
+    Pki()
+    {
+        REQUIRE_FALSE(addBundle(bundles, "td.example", der(root)));
+        REQUIRE_FALSE(addBundle(bundles, "spiffe://other.example", der(otherRoot)));
+    }
+};
+
+std::variant<SpiffeId, SvidError> validate(std::initializer_list<const Issued *> chain,
+                                           const BundleSet &bundles)
+{
+    return validateSvid(chainOf(chain), bundles, at);
+}
+
+std::string accepted(const std::variant<SpiffeId, SvidError> &result)
+{
+    if (auto *id = std::get_if<SpiffeId>(&result))
+        return id->str();
+    const auto &err = std::get<SvidError>(result);
+    return std::string("rejected (") + svidErrorKindName(err.kind) + "): " + err.message;
+}
+
+// The error of a rejected SVID; fails the test when it was accepted.
+SvidError rejected(const std::variant<SpiffeId, SvidError> &result)
+{
+    INFO(accepted(result));
+    REQUIRE(std::holds_alternative<SvidError>(result));
+    // A rejection must not leave OpenSSL errors behind for the next TLS call.
+    CHECK(ERR_peek_error() == 0);
+    return std::get<SvidError>(result);
+}
+
+} // namespace
+
+TEST_CASE("a leaf signed by its trust domain's root is valid", "[spiffe]")
+{
+    Pki pki;
+    auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.root);
+    auto result = validate({&leaf}, pki.bundles);
+    CHECK(accepted(result) == "spiffe://td.example/node/a");
+
+    // Other SAN types are allowed beside the one URI SAN.
+    auto withDns = issue(leafSpec("DNS:node-a.example,URI:spiffe://td.example/node/a,IP:10.0.0.1"),
+                         &pki.root);
+    CHECK(accepted(validate({&withDns}, pki.bundles)) == "spiffe://td.example/node/a");
+
+    // keyEncipherment and keyAgreement may accompany digitalSignature.
+    Spec extra = leafSpec("URI:spiffe://td.example/node/a");
+    extra.keyUsage = "critical,digitalSignature,keyEncipherment,keyAgreement";
+    auto extraUsage = issue(extra, &pki.root);
+    CHECK(accepted(validate({&extraUsage}, pki.bundles)) == "spiffe://td.example/node/a");
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("a leaf signed by an intermediate is valid with the intermediate in the chain",
+          "[spiffe]")
+{
+    Pki pki;
+    auto leaf = issue(leafSpec("URI:spiffe://td.example/node/b"), &pki.intermediate);
+    CHECK(accepted(validate({&leaf, &pki.intermediate}, pki.bundles)) ==
+          "spiffe://td.example/node/b");
+
+    // The same through the raw-pointer entry point that a TLS verify callback uses.
+    X509 *intermediates[] = {pki.intermediate.cert.get()};
+    auto raw = validateSvid(leaf.cert.get(), intermediates, pki.bundles, at);
+    CHECK(accepted(raw) == "spiffe://td.example/node/b");
+
+    SECTION("without the intermediate the chain does not reach the root")
+    {
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::UnknownCa);
+        CHECK_THAT(err.message, Catch::Contains("bundle of td.example"));
+    }
+    SECTION("a bundle certificate is a trust anchor even when it is not self-signed")
+    {
+        BundleSet onlyIntermediate;
+        REQUIRE_FALSE(addBundle(onlyIntermediate, "td.example", der(pki.intermediate)));
+        CHECK(accepted(validate({&leaf}, onlyIntermediate)) == "spiffe://td.example/node/b");
+    }
+    SECTION("a two-level intermediate chain")
+    {
+        auto second = issue(caSpec("td.example", "td intermediate 2"), &pki.intermediate);
+        auto deep = issue(leafSpec("URI:spiffe://td.example/node/c"), &second);
+        CHECK(accepted(validate({&deep, &second, &pki.intermediate}, pki.bundles)) ==
+              "spiffe://td.example/node/c");
+    }
+}
+
+TEST_CASE("the leaf must carry exactly one URI SAN holding a SPIFFE ID with a path", "[spiffe]")
+{
+    Pki pki;
+    struct Case {
+        std::string san;
+        SvidErrorKind kind;
+        std::string message;
+    };
+    auto [san, kind, message] = GENERATE(values<Case>({
+        {"URI:spiffe://td.example/node/a,URI:spiffe://td.example/node/b", SvidErrorKind::UriSan,
+         "has 2 URI SANs"},
+        {"URI:spiffe://td.example/node/a,URI:https://td.example/x", SvidErrorKind::UriSan,
+         "has 2 URI SANs"},
+        {"", SvidErrorKind::UriSan, "no subject alternative names"},
+        {"DNS:node-a.example", SvidErrorKind::UriSan, "no URI SAN"},
+        {"URI:https://td.example/node/a", SvidErrorKind::SpiffeId, "must start with 'spiffe://'"},
+        {"URI:SPIFFE://td.example/node/a", SvidErrorKind::SpiffeId, "scheme must be lower-case"},
+        {"URI:spiffe://td.example/node/", SvidErrorKind::SpiffeId, "must not end with '/'"},
+        {"URI:spiffe://td.example", SvidErrorKind::SpiffeId, "has no path"},
+    }));
+    CAPTURE(san);
+    auto leaf = issue(leafSpec(san), &pki.root);
+    auto err = rejected(validate({&leaf}, pki.bundles));
+    CHECK(err.kind == kind);
+    CHECK_THAT(err.message, Catch::Contains(message));
+}
+
+TEST_CASE("the leaf must not be a CA and must have digitalSignature only for signing",
+          "[spiffe]")
+{
+    Pki pki;
+    struct Case {
+        std::string basicConstraints, keyUsage;
+        SvidErrorKind kind;
+        std::string message;
+    };
+    auto [bc, ku, kind, message] = GENERATE(values<Case>({
+        {"critical,CA:TRUE", "critical,digitalSignature", SvidErrorKind::NotLeaf, "cA=true"},
+        {"CA:TRUE", "critical,digitalSignature,keyCertSign", SvidErrorKind::NotLeaf, "cA=true"},
+        {"critical,CA:FALSE", "critical,digitalSignature,keyCertSign", SvidErrorKind::KeyUsage,
+         "keyCertSign"},
+        {"", "critical,digitalSignature,keyCertSign", SvidErrorKind::KeyUsage, "keyCertSign"},
+        {"critical,CA:FALSE", "critical,digitalSignature,cRLSign", SvidErrorKind::KeyUsage,
+         "cRLSign"},
+        {"critical,CA:FALSE", "critical,keyEncipherment", SvidErrorKind::KeyUsage,
+         "lacks digitalSignature"},
+        {"critical,CA:FALSE", "critical,keyAgreement", SvidErrorKind::KeyUsage,
+         "lacks digitalSignature"},
+        {"critical,CA:FALSE", "", SvidErrorKind::KeyUsage, "no key usage extension"},
+    }));
+    CAPTURE(bc, ku);
+    Spec spec = leafSpec("URI:spiffe://td.example/node/a");
+    spec.basicConstraints = bc;
+    spec.keyUsage = ku;
+    auto leaf = issue(spec, &pki.root);
+    auto err = rejected(validate({&leaf}, pki.bundles));
+    CHECK(err.kind == kind);
+    CHECK_THAT(err.message, Catch::Contains(message));
+}
+
+TEST_CASE("a leaf without basic constraints is a leaf", "[spiffe]")
+{
+    Pki pki;
+    Spec spec = leafSpec("URI:spiffe://td.example/node/a");
+    spec.basicConstraints = "";
+    auto leaf = issue(spec, &pki.root);
+    CHECK(accepted(validate({&leaf}, pki.bundles)) == "spiffe://td.example/node/a");
+}
+
+TEST_CASE("only the bundle of the leaf's own trust domain is used", "[spiffe]")
+{
+    Pki pki;
+    SECTION("signed by td.example's CA but claims other.example, which has a bundle")
+    {
+        auto leaf = issue(leafSpec("URI:spiffe://other.example/node/a"), &pki.root);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::UnknownCa);
+        CHECK_THAT(err.message, Catch::Contains("bundle of other.example"));
+    }
+    SECTION("signed by td.example's CA but claims a trust domain without a bundle")
+    {
+        auto leaf = issue(leafSpec("URI:spiffe://third.example/node/a"), &pki.root);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::NoBundle);
+        CHECK_THAT(err.message, Catch::Contains("no X.509 bundle for trust domain third.example"));
+    }
+    SECTION("claims td.example but chains to the foreign bundle of other.example")
+    {
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.otherRoot);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::UnknownCa);
+        CHECK_THAT(err.message, Catch::Contains("bundle of td.example"));
+    }
+    SECTION("claims td.example, chains through an intermediate of other.example")
+    {
+        auto foreignIntermediate = issue(caSpec("other.example", "other int"), &pki.otherRoot);
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &foreignIntermediate);
+        auto err = rejected(validate({&leaf, &foreignIntermediate}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::UnknownCa);
+    }
+    SECTION("an empty bundle is no bundle")
+    {
+        pki.bundles["td.example"].clear();
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.root);
+        CHECK(rejected(validate({&leaf}, pki.bundles)).kind == SvidErrorKind::NoBundle);
+    }
+}
+
+TEST_CASE("validity periods are checked at the given time", "[spiffe]")
+{
+    Pki pki;
+    SECTION("expired leaf")
+    {
+        Spec spec = leafSpec("URI:spiffe://td.example/node/a");
+        spec.notBefore = now - 2 * hour;
+        spec.notAfter = now - 1;
+        auto leaf = issue(spec, &pki.root);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::Expired);
+        CHECK_THAT(err.message, Catch::StartsWith("the leaf expired at 2025-06-15T15:06:39Z"));
+        // The same leaf was fine while it was valid.
+        auto earlier = validateSvid(chainOf({&leaf}), pki.bundles, at - std::chrono::hours(1));
+        CHECK(accepted(earlier) == "spiffe://td.example/node/a");
+    }
+    SECTION("leaf not yet valid")
+    {
+        Spec spec = leafSpec("URI:spiffe://td.example/node/a");
+        spec.notBefore = now + 60;
+        spec.notAfter = now + 2 * hour;
+        auto leaf = issue(spec, &pki.root);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::NotYetValid);
+        CHECK_THAT(err.message, Catch::Contains("not valid before 2025-06-15T15:07:40Z"));
+        auto later = validateSvid(chainOf({&leaf}), pki.bundles, at + std::chrono::minutes(2));
+        CHECK(accepted(later) == "spiffe://td.example/node/a");
+    }
+    SECTION("expired intermediate")
+    {
+        Spec spec = caSpec("td.example", "old intermediate");
+        spec.notBefore = now - 48 * hour;
+        spec.notAfter = now - hour;
+        auto old = issue(spec, &pki.root);
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &old);
+        auto err = rejected(validate({&leaf, &old}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::Expired);
+        CHECK_THAT(err.message, Catch::Contains("the certificate at depth 1"));
+        CHECK_THAT(err.message, Catch::Contains("old intermediate"));
+    }
+    SECTION("expired root in the bundle")
+    {
+        Spec spec = caSpec("td.example", "old root");
+        spec.notBefore = now - 48 * hour;
+        spec.notAfter = now - hour;
+        auto oldRoot = issue(spec);
+        BundleSet bundles;
+        REQUIRE_FALSE(addBundle(bundles, "td.example", der(oldRoot)));
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &oldRoot);
+        CHECK(rejected(validate({&leaf}, bundles)).kind == SvidErrorKind::Expired);
+    }
+}
+
+TEST_CASE("forged and malformed chains are rejected", "[spiffe]")
+{
+    Pki pki;
+    SECTION("signed by an impostor CA with the root's name")
+    {
+        auto impostor = issue(caSpec("td.example", "td root"));
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &impostor);
+        auto err = rejected(validate({&leaf}, pki.bundles));
+        CHECK((err.kind == SvidErrorKind::UnknownCa || err.kind == SvidErrorKind::PathValidation));
+    }
+    SECTION("a self-signed leaf")
+    {
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"));
+        CHECK(rejected(validate({&leaf}, pki.bundles)).kind == SvidErrorKind::UnknownCa);
+    }
+    SECTION("an intermediate that is not a CA")
+    {
+        Spec notCa = leafSpec("URI:spiffe://td.example/signer");
+        notCa.keyUsage = "critical,digitalSignature";
+        auto signer = issue(notCa, &pki.root);
+        auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &signer);
+        auto err = rejected(validate({&leaf, &signer}, pki.bundles));
+        CHECK(err.kind == SvidErrorKind::PathValidation);
+        CHECK_THAT(err.message, Catch::Contains("depth 1"));
+    }
+    SECTION("an empty chain")
+    {
+        auto err = rejected(validateSvid(Certificates{}, pki.bundles, at));
+        CHECK(err.kind == SvidErrorKind::Malformed);
+    }
+}
+
+TEST_CASE("checkLeaf applies the leaf rules without a bundle", "[spiffe]")
+{
+    Pki pki;
+    auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.root);
+    CHECK(accepted(checkLeaf(leaf.cert.get())) == "spiffe://td.example/node/a");
+    CHECK(rejected(checkLeaf(pki.root.cert.get())).kind == SvidErrorKind::SpiffeId);
+    CHECK(rejected(checkLeaf(nullptr)).kind == SvidErrorKind::Malformed);
+}
+
+TEST_CASE("concatenated DER is split into certificates", "[spiffe]")
+{
+    Pki pki;
+    auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.intermediate);
+    auto bytes = concat({der(leaf), der(pki.intermediate), der(pki.root)});
+    auto parsed = parseDerChain(bytes);
+    REQUIRE(std::holds_alternative<Certificates>(parsed));
+    auto &certs = std::get<Certificates>(parsed);
+    REQUIRE(certs.size() == 3);
+    CHECK(X509_cmp(certs[0].get(), leaf.cert.get()) == 0);
+    CHECK(X509_cmp(certs[1].get(), pki.intermediate.cert.get()) == 0);
+    CHECK(X509_cmp(certs[2].get(), pki.root.cert.get()) == 0);
+
+    auto one = parseDerChain(der(leaf));
+    REQUIRE(std::holds_alternative<Certificates>(one));
+    CHECK(std::get<Certificates>(one).size() == 1);
+}
+
+TEST_CASE("garbage DER is rejected", "[spiffe]")
+{
+    Pki pki;
+    auto leaf = issue(leafSpec("URI:spiffe://td.example/node/a"), &pki.root);
+    auto leafDer = der(leaf);
+    auto error = [](const std::vector<std::uint8_t> &bytes) {
+        auto parsed = parseDerChain(bytes);
+        REQUIRE(std::holds_alternative<SvidError>(parsed));
+        CHECK(ERR_peek_error() == 0);
+        auto err = std::get<SvidError>(parsed);
+        CHECK(err.kind == SvidErrorKind::Malformed);
+        return err.message;
+    };
+
+    CHECK_THAT(error({}), Catch::Contains("empty"));
+    const char *text = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    CHECK_THAT(error(std::vector<std::uint8_t>(text, text + strlen(text))),
+               Catch::Contains("not a DER certificate"));
+    CHECK_THAT(error({0x30, 0x03, 0x02, 0x01, 0x01}), Catch::Contains("not a DER certificate"));
+    CHECK_THAT(error({0xff}), Catch::Contains("not a DER certificate"));
+
+    auto truncated = leafDer;
+    truncated.resize(truncated.size() - 1);
+    CHECK_THAT(error(truncated), Catch::Contains("not a DER certificate"));
+
+    auto trailing = concat({leafDer, der(pki.root), {0x00, 0x00}});
+    CHECK(error(trailing) == "the 2 bytes at offset " +
+                                 std::to_string(trailing.size() - 2) +
+                                 ", after 2 certificate(s), are not a DER certificate");
+
+    auto halfSecond = concat({leafDer, leafDer});
+    halfSecond.resize(leafDer.size() + leafDer.size() / 2);
+    CHECK_THAT(error(halfSecond), Catch::Contains("after 1 certificate(s)"));
+}
+
+TEST_CASE("bundles are keyed by trust domain name", "[spiffe]")
+{
+    Pki pki;
+    CHECK(pki.bundles.contains("td.example"));
+    CHECK(pki.bundles.contains("other.example"));
+    CHECK(pki.bundles.size() == 2);
+
+    // A new bundle for a trust domain replaces the old one.
+    REQUIRE_FALSE(addBundle(pki.bundles, "td.example", concat({der(pki.otherRoot), der(pki.root)})));
+    CHECK(pki.bundles.at("td.example").size() == 2);
+
+    auto badName = addBundle(pki.bundles, "TD.example", der(pki.root));
+    REQUIRE(badName);
+    CHECK(badName->kind == SvidErrorKind::SpiffeId);
+    CHECK_THAT(badName->message, Catch::StartsWith("bundle trust domain: "));
+
+    auto badDer = addBundle(pki.bundles, "third.example", std::vector<std::uint8_t>{1, 2, 3});
+    REQUIRE(badDer);
+    CHECK(badDer->kind == SvidErrorKind::Malformed);
+    CHECK_THAT(badDer->message, Catch::StartsWith("bundle of third.example: "));
+    CHECK_FALSE(pki.bundles.contains("third.example"));
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("SVID error kinds have stable names", "[spiffe]")
+{
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::Malformed)) == "malformed");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::UriSan)) == "uri_san");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::SpiffeId)) == "spiffe_id");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::NotLeaf)) == "not_leaf");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::KeyUsage)) == "key_usage");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::NoBundle)) == "no_bundle");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::Expired)) == "expired");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::NotYetValid)) == "not_yet_valid");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::UnknownCa)) == "unknown_ca");
+    CHECK(std::string(svidErrorKindName(SvidErrorKind::PathValidation)) == "path_validation");
+}
