@@ -39,8 +39,11 @@ check_json "meshctl originators has no duplicate rows" \
 # The control socket while polls dump 10,000 originators every 2 s.
 on n1 scale-probe status --socket $S --duration-ms 8000 --gap-ms 5 >$D/status.json
 echo "INFO status during dumps: $(cat $D/status.json)" >&3
-check_json "status answers within 50 ms throughout three polls (p99 under 20 ms)" \
-    '.count > 100 and .max_ms < 50 and .p99_ms < 20' cat $D/status.json
+# A poll that dumped the table in one go would hold status up for the whole
+# dump (about 100 ms here at 10,000 originators); streamed, no reply waits
+# for more than a few of its 1 ms turns. Generous bounds: the VM is emulated.
+check_json "status answers within 80 ms throughout four polls (p99 under 40 ms)" \
+    '.count > 100 and .max_ms < 80 and .p99_ms < 40' cat $D/status.json
 dumps=$(metric n1 'meshd_netlink_dump_duration_seconds_count{table="originators"}')
 check "meshd polled the originator table during the window (count $dumps)" test "${dumps:-0}" -ge 3
 
