@@ -8,7 +8,8 @@
 
 using namespace spiffe;
 
-namespace {
+namespace
+{
 
 SpiffeId id(std::string_view text)
 {
@@ -45,9 +46,11 @@ TEST_CASE("valid SPIFFE IDs are split into trust domain and path", "[spiffe]")
     auto [text, td, path] = GENERATE_COPY(values<Case>({
         {"spiffe://example.org", "example.org", ""},
         {"spiffe://example.org/node/n1", "example.org", "/node/n1"},
-        {"spiffe://mesh.example.org/ns/staging/sa/default", "mesh.example.org", "/ns/staging/sa/default"},
+        {"spiffe://mesh.example.org/ns/staging/sa/default", "mesh.example.org",
+         "/ns/staging/sa/default"},
         {"spiffe://a-b_c.d9/A-Z_a.z-09", "a-b_c.d9", "/A-Z_a.z-09"},
-        {"spiffe://td/9eebccd2-12bf-40a6-b262-65fe0487d453", "td", "/9eebccd2-12bf-40a6-b262-65fe0487d453"},
+        {"spiffe://td/9eebccd2-12bf-40a6-b262-65fe0487d453", "td",
+         "/9eebccd2-12bf-40a6-b262-65fe0487d453"},
         {"spiffe://td/.../..a/a..", "td", "/.../..a/a.."},
         {"spiffe://" + longTd + "/x", longTd, "/x"},
         {"spiffe://abcd" + longPath, "abcd", longPath},
@@ -159,8 +162,8 @@ TEST_CASE("authorizers: any, exact ID, one of, member of", "[spiffe]")
     auto exact = authorizeId(a);
     CHECK_FALSE(exact.authorize(a));
     REQUIRE(exact.authorize(b));
-    CHECK(*exact.authorize(b) ==
-          "spiffe://mesh.example.org/node/b is not the authorised ID spiffe://mesh.example.org/node/a");
+    CHECK(*exact.authorize(b) == "spiffe://mesh.example.org/node/b is not the authorised ID "
+                                 "spiffe://mesh.example.org/node/a");
     CHECK(exact.authorize(foreign));
     CHECK(exact.describe() == "spiffe://mesh.example.org/node/a");
 

@@ -11,7 +11,8 @@
 
 using namespace spiffe;
 
-namespace {
+namespace
+{
 
 // Certificates are minted at run time around a fixed instant, ECDSA P-256 as SPIRE issues them.
 constexpr std::time_t now = 1750000000; // 2025-06-15
@@ -61,9 +62,9 @@ Issued issue(const Spec &spec, const Issued *issuer = nullptr)
     REQUIRE(ASN1_TIME_set(X509_getm_notBefore(cert), spec.notBefore) != nullptr);
     REQUIRE(ASN1_TIME_set(X509_getm_notAfter(cert), spec.notAfter) != nullptr);
     X509_NAME *name = X509_get_subject_name(cert);
-    REQUIRE(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                       reinterpret_cast<const unsigned char *>(spec.subject.c_str()),
-                                       -1, -1, 0) == 1);
+    REQUIRE(X509_NAME_add_entry_by_txt(
+                name, "CN", MBSTRING_ASC,
+                reinterpret_cast<const unsigned char *>(spec.subject.c_str()), -1, -1, 0) == 1);
     X509 *signer = issuer ? issuer->cert.get() : cert;
     REQUIRE(X509_set_issuer_name(cert, X509_get_subject_name(signer)) == 1);
     REQUIRE(X509_set_pubkey(cert, out.key.get()) == 1);
@@ -179,8 +180,8 @@ TEST_CASE("a leaf signed by its trust domain's root is valid", "[spiffe]")
     CHECK(accepted(result) == "spiffe://td.example/node/a");
 
     // Other SAN types are allowed beside the one URI SAN.
-    auto withDns = issue(leafSpec("DNS:node-a.example,URI:spiffe://td.example/node/a,IP:10.0.0.1"),
-                         &pki.root);
+    auto withDns =
+        issue(leafSpec("DNS:node-a.example,URI:spiffe://td.example/node/a,IP:10.0.0.1"), &pki.root);
     CHECK(accepted(validate({&withDns}, pki.bundles)) == "spiffe://td.example/node/a");
 
     // keyEncipherment and keyAgreement may accompany digitalSignature.
@@ -252,8 +253,7 @@ TEST_CASE("the leaf must carry exactly one URI SAN holding a SPIFFE ID with a pa
     CHECK_THAT(err.message, Catch::Contains(message));
 }
 
-TEST_CASE("the leaf must not be a CA and must have digitalSignature only for signing",
-          "[spiffe]")
+TEST_CASE("the leaf must not be a CA and must have digitalSignature only for signing", "[spiffe]")
 {
     Pki pki;
     struct Case {
@@ -471,8 +471,7 @@ TEST_CASE("garbage DER is rejected", "[spiffe]")
     CHECK_THAT(error(truncated), Catch::Contains("not a DER certificate"));
 
     auto trailing = concat({leafDer, der(pki.root), {0x00, 0x00}});
-    CHECK(error(trailing) == "the 2 bytes at offset " +
-                                 std::to_string(trailing.size() - 2) +
+    CHECK(error(trailing) == "the 2 bytes at offset " + std::to_string(trailing.size() - 2) +
                                  ", after 2 certificate(s), are not a DER certificate");
 
     auto halfSecond = concat({leafDer, leafDer});
@@ -488,7 +487,8 @@ TEST_CASE("bundles are keyed by trust domain name", "[spiffe]")
     CHECK(pki.bundles.size() == 2);
 
     // A new bundle for a trust domain replaces the old one.
-    REQUIRE_FALSE(addBundle(pki.bundles, "td.example", concat({der(pki.otherRoot), der(pki.root)})));
+    REQUIRE_FALSE(
+        addBundle(pki.bundles, "td.example", concat({der(pki.otherRoot), der(pki.root)})));
     CHECK(pki.bundles.at("td.example").size() == 2);
 
     auto badName = addBundle(pki.bundles, "TD.example", der(pki.root));
