@@ -12,6 +12,9 @@
 #include "log.h"
 #include "meshd_build.h"
 #include "module.h"
+#if MESHD_HAVE_BPF
+#include "probe_service.h"
+#endif
 
 namespace meshd {
 
@@ -91,6 +94,9 @@ std::string Daemon::start()
                                               if (control_)
                                                   control_->publish(event, std::move(fields));
                                           });
+#if MESHD_HAVE_BPF
+    probes_ = std::make_unique<ProbeService>(loop_, config_, metrics_);
+#endif
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
     if (std::string err = control_->start(controlOptions()); !err.empty()) {
@@ -116,6 +122,9 @@ std::string Daemon::start()
     if (!batman::moduleVersion())
         LOG(Warning, "mesh", "the kernel has no batman-adv module loaded; mesh features are "
                              "unavailable");
+#if MESHD_HAVE_BPF
+    probes_->start(); // a probe that does not load degrades, never fails start-up
+#endif
     scheduleWatchdog();
     return {};
 }
@@ -145,6 +154,9 @@ int Daemon::run()
 
     notifier_.send("STOPPING=1");
     control_->publish("stopping", {{"reason", err < 0 ? "error" : "signal"}});
+#if MESHD_HAVE_BPF
+    probes_->stop();
+#endif
     mesh_->stop();
     control_->stop();
     metrics_.stopListening();
@@ -255,9 +267,13 @@ json Daemon::status() const
     json hardifs = mesh["hardifs"];
     mesh.erase("hardifs");
 
+#if MESHD_HAVE_BPF
+    json probes = probes_->status();
+#else
     json probes = config_.probes.enabled
-                      ? feature("unavailable", "eBPF probes are not part of this meshd build yet")
+                      ? feature("unavailable", "this meshd was built without eBPF probes")
                       : feature("disabled");
+#endif
     json identity = config_.spiffe.trustDomain.empty()
                         ? feature("disabled", "spiffe.trust_domain is not set")
                         : feature("unavailable",
@@ -320,13 +336,17 @@ void Daemon::registerCommands()
     });
 
     mesh_->registerCommands(commands_);
+#if MESHD_HAVE_BPF
+    probes_->registerCommands(commands_);
+#else
+    commands_.addUnavailable("links", "per-neighbour link quality measured by the probes",
+                             "this meshd was built without eBPF probes");
+    commands_.addUnavailable("probes", "loaded eBPF probes and why others are not",
+                             "this meshd was built without eBPF probes");
+#endif
     const struct {
         const char *name, *summary, *reason;
     } pending[] = {
-        {"links", "per-neighbour link quality measured by the probes",
-         "eBPF probes are not part of this meshd build yet"},
-        {"probes", "loaded eBPF probes and why others are not",
-         "eBPF probes are not part of this meshd build yet"},
         {"identity", "the node's SPIFFE identity (SVID)",
          "the SPIFFE client is not part of this meshd build yet"},
         {"peers", "tunnel peers", "the tunnel is not part of this meshd build yet"},

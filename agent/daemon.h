@@ -51,6 +51,7 @@ private:
     CommandRegistry commands_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MeshService> mesh_;
+    std::unique_ptr<class ProbeService> probes_; // null in builds without BPF
     Notifier notifier_;
     std::chrono::steady_clock::time_point started_;
     double startedUnix_ = 0;

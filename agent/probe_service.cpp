@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "probe_service.h"
+
+#include <cstdio>
+#include <dirent.h>
+#include <net/if.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <set>
+
+#include "control_protocol.h"
+#include "counter_snapshot.h"
+#include "link_probe.h"
+#include "log.h"
+#include "metrics.h"
+
+namespace meshd {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto readInterval = std::chrono::seconds(1);
+constexpr auto lossWindow = std::chrono::seconds(60);
+
+std::string macString(const bpfprobe::MacBytes &m)
+{
+    char buf[18];
+    std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                  m[5]);
+    return buf;
+}
+
+// The hard interfaces of a batman-adv mesh interface are its lower devices.
+std::map<int, std::string> lowerInterfaces(const std::string &mesh)
+{
+    std::map<int, std::string> out;
+    std::string dir = "/sys/class/net/" + mesh;
+    DIR *d = opendir(dir.c_str());
+    if (!d)
+        return out;
+    while (dirent *e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name.rfind("lower_", 0) != 0)
+            continue;
+        name = name.substr(6);
+        if (unsigned idx = if_nametoindex(name.c_str()))
+            out[static_cast<int>(idx)] = name;
+    }
+    closedir(d);
+    return out;
+}
+
+struct TierB {
+    const char *probe, *what;
+};
+// Tier B probes need BTF and BPF tracing; they come in a later build.
+const TierB tierB[] = {
+    {"tcp_retransmits", "TCP retransmissions per output interface (tcp:tcp_retransmit_skb)"},
+    {"drops", "packet drops by reason (skb:kfree_skb)"},
+    {"qdisc_sojourn", "queueing delay per interface (qdisc enqueue/dequeue)"},
+};
+
+} // namespace
+
+ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metrics)
+    : loop_(loop), config_(config),
+      loaded_(prometheus::BuildGauge()
+                  .Name("meshd_probe_loaded")
+                  .Help("1 when the eBPF probe is loaded and attached where it should be, else 0.")
+                  .Register(metrics.registry())),
+      lossRatio_(prometheus::BuildGauge()
+                     .Name("meshd_link_loss_ratio")
+                     .Help("Share of a neighbour's own OGMs (BATMAN_IV) or ELP probes "
+                           "(BATMAN_V) that did not arrive, over the last 60 s.")
+                     .Register(metrics.registry())),
+      packets_(std::make_shared<CounterSnapshot>(
+          "meshd_link_packets_total", "Frames per hard interface, neighbour and direction, "
+                                      "counted by the link probe (tc).")),
+      bytes_(std::make_shared<CounterSnapshot>(
+          "meshd_link_bytes_total", "Bytes per hard interface, neighbour and direction, counted "
+                                    "by the link probe (tc).")),
+      frameTypes_(std::make_shared<CounterSnapshot>(
+          "meshd_link_frames_total", "Frames per hard interface and direction by batman-adv "
+                                     "packet type (non_batman, malformed: as named)."))
+{
+    metrics.addCollectable(packets_);
+    metrics.addCollectable(bytes_);
+    metrics.addCollectable(frameTypes_);
+    loaded_.Add({{"probe", "link"}}).Set(0);
+    for (const auto &b : tierB)
+        loaded_.Add({{"probe", b.probe}}).Set(0);
+}
+
+ProbeService::~ProbeService()
+{
+    if (timer_)
+        loop_.cancelTimer(timer_);
+}
+
+void ProbeService::start()
+{
+    if (!config_.probes.enabled) {
+        linkReason_ = "probes.enabled is false";
+        return;
+    }
+    link_ = std::make_unique<bpfprobe::LinkProbe>();
+    linkReason_ = link_->load();
+    if (!linkReason_.empty()) {
+        LOG(Warning, "probes", "link probe not loaded: %s", linkReason_.c_str());
+        link_.reset();
+        return;
+    }
+    LOG(Info, "probes", "link probe loaded");
+    tick();
+}
+
+void ProbeService::stop()
+{
+    if (timer_) {
+        loop_.cancelTimer(timer_);
+        timer_ = 0;
+    }
+    if (link_)
+        link_->detachAll(); // the qdiscs stay; our filters go
+}
+
+void ProbeService::tick()
+{
+    timer_ = loop_.addTimer(readInterval, [this] { tick(); });
+    attachHardifs();
+    readMaps();
+}
+
+void ProbeService::attachHardifs()
+{
+    std::map<int, std::string> want = lowerInterfaces(config_.mesh.interface);
+    for (auto it = hardifs_.begin(); it != hardifs_.end();) {
+        if (want.count(it->first)) {
+            ++it;
+            continue;
+        }
+        // Gone, or no longer in the mesh: detach what may still be there.
+        if (if_nametoindex(it->second.c_str()) == static_cast<unsigned>(it->first))
+            link_->detach(it->first);
+        else
+            link_->forget(it->first);
+        LOG(Info, "probes", "link probe detached from %s", it->second.c_str());
+        it = hardifs_.erase(it);
+    }
+    for (const auto &[ifindex, name] : want) {
+        if (hardifs_.count(ifindex))
+            continue;
+        if (std::string why = link_->attach(ifindex); !why.empty()) {
+            if (attachErrors_[name] != why)
+                LOG(Warning, "probes", "cannot attach the link probe to %s: %s", name.c_str(),
+                    why.c_str());
+            attachErrors_[name] = why;
+            continue;
+        }
+        attachErrors_.erase(name);
+        hardifs_[ifindex] = name;
+        LOG(Info, "probes", "link probe attached to %s", name.c_str());
+    }
+    loaded_.Add({{"probe", "link"}}).Set(attachErrors_.empty() ? 1 : 0);
+}
+
+void ProbeService::readMaps()
+{
+    std::vector<bpfprobe::LinkCounter> links;
+    std::vector<bpfprobe::TypeCounter> types;
+    std::vector<bpfprobe::LossCounter> loss;
+    if (link_->readLinks(links) < 0 || link_->readTypes(types) < 0 || link_->readLoss(loss) < 0) {
+        LOG_LIMITED("probe-read", Warning, "probes", "reading the link probe's maps failed");
+        return;
+    }
+    auto name = [this](std::uint32_t ifindex) -> const std::string * {
+        auto it = hardifs_.find(static_cast<int>(ifindex));
+        return it == hardifs_.end() ? nullptr : &it->second;
+    };
+    std::map<CounterSnapshot::Labels, double> packets, bytes, frames;
+    std::map<NeighborKey, json> rows;
+    for (const auto &c : links) {
+        const std::string *h = name(c.ifindex);
+        if (!h)
+            continue; // an interface no longer attached
+        std::string mac = macString(c.neighbor);
+        const char *dir = c.dir == MESHD_DIR_RX ? "rx" : "tx";
+        CounterSnapshot::Labels l = {{"hardif", *h}, {"neighbor", mac}, {"direction", dir}};
+        packets[l] = static_cast<double>(c.packets);
+        bytes[l] = static_cast<double>(c.bytes);
+        json &row = rows[{c.ifindex, mac}];
+        row["hardif"] = *h;
+        row["neighbor"] = mac;
+        row[std::string(dir) + "_packets"] = c.packets;
+        row[std::string(dir) + "_bytes"] = c.bytes;
+    }
+    for (const auto &c : types)
+        if (const std::string *h = name(c.ifindex))
+            frames[{{"hardif", *h},
+                    {"direction", c.dir == MESHD_DIR_RX ? "rx" : "tx"},
+                    {"type", bpfprobe::frameTypeName(c.type)}}] += static_cast<double>(c.packets);
+    packets_->replace(std::move(packets));
+    bytes_->replace(std::move(bytes));
+    frameTypes_->replace(std::move(frames));
+
+    auto now = std::chrono::steady_clock::now();
+    std::set<NeighborKey> seen;
+    for (const auto &c : loss) {
+        const std::string *h = name(c.ifindex);
+        if (!h)
+            continue;
+        NeighborKey key{c.ifindex, macString(c.neighbor)};
+        seen.insert(key);
+        auto &hist = lossHistory_[key];
+        hist.push_back({now, c.value.received, c.value.lost});
+        while (hist.size() > 1 && now - hist.front().at > lossWindow)
+            hist.pop_front();
+        std::uint64_t got = hist.back().received - hist.front().received;
+        std::uint64_t lost = hist.back().lost >= hist.front().lost
+                                 ? hist.back().lost - hist.front().lost
+                                 : 0; // late arrivals can lower the count
+        if (hist.size() == 1) { // first sight: everything so far
+            got = c.value.received;
+            lost = c.value.lost;
+        }
+        json &row = rows[key];
+        row["hardif"] = *h;
+        row["neighbor"] = std::get<1>(key);
+        row["seq_received"] = c.value.received;
+        row["seq_lost"] = c.value.lost;
+        row["seq_late"] = c.value.late;
+        row["seq_duplicates"] = c.value.duplicates;
+        row["seq_restarts"] = c.value.restarts;
+        if (got + lost > 0) {
+            double ratio = static_cast<double>(lost) / static_cast<double>(got + lost);
+            lossRatio_.Add({{"hardif", *h}, {"neighbor", std::get<1>(key)}}).Set(ratio);
+            row["loss_ratio"] = ratio;
+        }
+    }
+    for (auto it = lossHistory_.begin(); it != lossHistory_.end();) {
+        if (seen.count(it->first)) {
+            ++it;
+            continue;
+        }
+        // Evicted from the LRU map or its interface went away: drop the series.
+        if (const std::string *h = name(std::get<0>(it->first)))
+            lossRatio_.Remove(&lossRatio_.Add({{"hardif", *h}, {"neighbor", std::get<1>(it->first)}}));
+        it = lossHistory_.erase(it);
+    }
+    json list = json::array();
+    for (auto &[key, row] : rows) {
+        for (const char *f : {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"})
+            if (!row.contains(f))
+                row[f] = 0;
+        if (!row.contains("loss_ratio"))
+            row["loss_ratio"] = nullptr;
+        list.push_back(std::move(row));
+    }
+    links_ = std::move(list);
+}
+
+json ProbeService::status() const
+{
+    if (!config_.probes.enabled)
+        return {{"state", "disabled"}};
+    if (!link_)
+        return {{"state", "unavailable"}, {"reason", linkReason_}};
+    json attached = json::array();
+    for (const auto &[ifindex, name] : hardifs_)
+        attached.push_back(name);
+    json out = {{"state", attachErrors_.empty() ? "ok" : "degraded"},
+                {"loaded", {"link"}},
+                {"attached", attached}};
+    if (!attachErrors_.empty())
+        out["reason"] = attachErrors_.begin()->first + ": " + attachErrors_.begin()->second;
+    return out;
+}
+
+void ProbeService::registerCommands(CommandRegistry &commands)
+{
+    commands.add("probes", "loaded eBPF probes and why others are not", [this](const json &) {
+        json list = json::array();
+        json link = {{"probe", "link"},
+                     {"tier", "A"},
+                     {"what", "frames, bytes and batman-adv packet types per neighbour (tc); "
+                              "loss from OGM/ELP sequence numbers"}};
+        if (link_) {
+            json attached = json::array();
+            for (const auto &[ifindex, name] : hardifs_)
+                attached.push_back(name);
+            link["loaded"] = true;
+            link["attached"] = attached;
+            json errors = json::object();
+            for (const auto &[h, why] : attachErrors_)
+                errors[h] = why;
+            if (!errors.empty())
+                link["attach_errors"] = errors;
+        } else {
+            link["loaded"] = false;
+            link["reason"] = linkReason_;
+        }
+        list.push_back(link);
+        for (const auto &b : tierB)
+            list.push_back({{"probe", b.probe},
+                            {"tier", "B"},
+                            {"what", b.what},
+                            {"loaded", false},
+                            {"reason", "tier B probes are not part of this meshd build yet"}});
+        return CommandResult::success(list);
+    });
+    commands.add("links", "per-neighbour link quality measured by the probes",
+                 [this](const json &) {
+                     if (!link_)
+                         return CommandResult::failure(errc::unavailable,
+                                                       "the link probe is not loaded: " +
+                                                           linkReason_);
+                     return CommandResult::success(links_);
+                 });
+}
+
+} // namespace meshd

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <tuple>
+
+#include "commands.h"
+#include "config.h"
+#include "event_loop.h"
+
+namespace bpfprobe {
+class LinkProbe;
+}
+namespace prometheus {
+template <typename T> class Family;
+class Gauge;
+} // namespace prometheus
+
+namespace meshd {
+
+class Metrics;
+class CounterSnapshot;
+
+// The eBPF probes as the agent sees them: loads what the kernel accepts,
+// attaches the link probe to every hard interface of the mesh (and again
+// when one comes back), reads the maps once a second into metrics, and
+// answers `probes` and `links`. A probe that cannot load is reported with
+// its reason; the daemon runs on without it.
+class ProbeService {
+public:
+    ProbeService(EventLoop &loop, const Config &config, Metrics &metrics);
+    ~ProbeService();
+
+    void start();
+    void stop();
+    void registerCommands(CommandRegistry &commands);
+    nlohmann::json status() const;
+
+private:
+    void tick();
+    void attachHardifs();
+    void readMaps();
+
+    EventLoop &loop_;
+    const Config &config_;
+    std::unique_ptr<bpfprobe::LinkProbe> link_;
+    std::string linkReason_; // why the link probe is not loaded
+    EventLoop::TimerId timer_ = 0;
+    std::map<int, std::string> hardifs_;     // attached ifindex -> name
+    std::map<std::string, std::string> attachErrors_; // hardif -> why not
+
+    struct Sample {
+        std::chrono::steady_clock::time_point at;
+        std::uint64_t received, lost;
+    };
+    using NeighborKey = std::tuple<std::uint32_t, std::string>; // ifindex, MAC
+    std::map<NeighborKey, std::deque<Sample>> lossHistory_;
+    nlohmann::json links_ = nlohmann::json::array(); // as of the last read
+
+    prometheus::Family<prometheus::Gauge> &loaded_;
+    prometheus::Family<prometheus::Gauge> &lossRatio_;
+    std::shared_ptr<CounterSnapshot> packets_;
+    std::shared_ptr<CounterSnapshot> bytes_;
+    std::shared_ptr<CounterSnapshot> frameTypes_;
+};
+
+} // namespace meshd
