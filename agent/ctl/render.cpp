@@ -87,6 +87,74 @@ std::string renderNeighbors(const json &rows)
     return renderTable(cols, rows);
 }
 
+std::string formatCount(const json &v, const char *unit)
+{
+    if (!v.is_number())
+        return "-";
+    double n = v.get<double>();
+    const char *prefixes[] = {"", "k", "M", "G", "T"};
+    int i = 0;
+    while (n >= 1000 && i < 4) {
+        n /= 1000;
+        i++;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), i ? "%.1f %s%s" : "%.0f %s%s", n, prefixes[i], unit);
+    return buf;
+}
+
+std::string renderLinks(const json &rows)
+{
+    std::vector<Column> cols = {
+        {"Hardif", key("hardif")},
+        {"Neighbor", key("neighbor")},
+        {"Rx", [](const json &r) { return formatCount(r.value("rx_packets", json()), "pkt"); }, true},
+        {"Rx bytes", [](const json &r) { return formatCount(r.value("rx_bytes", json()), "B"); },
+         true},
+        {"Tx", [](const json &r) { return formatCount(r.value("tx_packets", json()), "pkt"); }, true},
+        {"Tx bytes", [](const json &r) { return formatCount(r.value("tx_bytes", json()), "B"); },
+         true},
+        {"Loss (60 s)",
+         [](const json &r) {
+             auto v = r.value("loss_ratio", json());
+             if (!v.is_number())
+                 return std::string("-");
+             char buf[16];
+             std::snprintf(buf, sizeof(buf), "%.1f%%", v.get<double>() * 100);
+             return std::string(buf);
+         },
+         true},
+        {"Seq lost/seen",
+         [](const json &r) {
+             if (!r.contains("seq_received"))
+                 return std::string("-");
+             return field(r, "seq_lost") + "/" + field(r, "seq_received");
+         },
+         true},
+    };
+    return renderTable(cols, rows);
+}
+
+std::string renderProbes(const json &rows)
+{
+    std::vector<Column> cols = {
+        {"Probe", key("probe")},
+        {"Tier", key("tier")},
+        {"Loaded", [](const json &r) { return r.value("loaded", false) ? "yes" : "no"; }},
+        {"Where / why not",
+         [](const json &r) {
+             if (!r.value("loaded", false))
+                 return field(r, "reason");
+             std::string where;
+             if (r.contains("attached") && r["attached"].is_array())
+                 for (const auto &h : r["attached"])
+                     where += (where.empty() ? "" : ", ") + formatScalar(h);
+             return where.empty() ? std::string("(no hard interfaces yet)") : where;
+         }},
+    };
+    return renderTable(cols, rows);
+}
+
 std::string renderCommands(const json &rows)
 {
     std::vector<Column> cols = {
@@ -335,6 +403,10 @@ std::string renderResult(const std::string &command, const json &result)
         return result.empty() ? "(no originators)\n" : renderOriginators(result);
     if (command == "neighbors" && result.is_array())
         return result.empty() ? "(no neighbours)\n" : renderNeighbors(result);
+    if (command == "links" && result.is_array())
+        return result.empty() ? "(no neighbours seen by the link probe yet)\n" : renderLinks(result);
+    if (command == "probes" && result.is_array())
+        return renderProbes(result);
     if (result.is_array())
         return renderGenericArray(result);
     if (result.is_object())

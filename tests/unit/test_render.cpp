@@ -120,3 +120,26 @@ TEST_CASE("topology renders links and nodes as tables", "[render]")
     CHECK(l[6].rfind("*  02:00:00:00:00:01", 0) == 0);
     CHECK(l[7].find("02:00:00:00:00:02  02:00:00:00:00:02") != std::string::npos);
 }
+
+TEST_CASE("links and probes render as tables", "[render]")
+{
+    json links = json::parse(R"([
+        {"hardif": "l-n2", "neighbor": "02:00:00:00:00:02", "rx_packets": 1234, "rx_bytes": 2500000,
+         "tx_packets": 12, "tx_bytes": 900, "loss_ratio": 0.125, "seq_received": 7, "seq_lost": 1},
+        {"hardif": "l-n2", "neighbor": "ff:ff:ff:ff:ff:ff", "rx_packets": 0, "rx_bytes": 0,
+         "tx_packets": 40, "tx_bytes": 4000, "loss_ratio": null}])");
+    std::string out = renderResult("links", links);
+    CHECK_THAT(out, Catch::Contains("Neighbor"));
+    CHECK_THAT(out, Catch::Contains("1.2 kpkt"));
+    CHECK_THAT(out, Catch::Contains("2.5 MB"));
+    CHECK_THAT(out, Catch::Contains("12.5%"));
+    CHECK_THAT(out, Catch::Contains("1/7"));
+    CHECK(renderResult("links", json::array()).find("no neighbours") != std::string::npos);
+
+    json probes = json::parse(R"([
+        {"probe": "link", "tier": "A", "loaded": true, "attached": ["l-n2", "l-n3"]},
+        {"probe": "drops", "tier": "B", "loaded": false, "reason": "no BTF"}])");
+    out = renderResult("probes", probes);
+    CHECK_THAT(out, Catch::Contains("l-n2, l-n3"));
+    CHECK_THAT(out, Catch::Contains("no BTF"));
+}

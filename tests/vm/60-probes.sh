@@ -1,0 +1,49 @@
+# The eBPF link probe on Debian's 6.1 kernel (the same binary loads on the
+# host's 6.18): n1 meshes with n2 and n3; its probe counts frames from each
+# real neighbour, and measures loss when n2's link drops half its frames.
+topology <<T
+node n1 n2 n3
+link n1 n2
+link n1 n3
+T
+for n in n1 n2 n3; do
+    hardifs=$(on $n ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^l-' | jq -R . | jq -s -c .)
+    meshd_start $n "{\"mesh\": {\"manage\": true, \"hardifs\": $hardifs, \"poll_interval_ms\": 500,
+        \"settings\": {\"orig_interval_ms\": 200}}, \"probes\": {\"enabled\": true}}"
+done
+n2mac=$(on n2 ip -j link show l-n1 | jq -r '.[0].address')
+n3mac=$(on n3 ip -j link show l-n1 | jq -r '.[0].address')
+
+eventually_json "n1: the link probe is loaded and attached to both hard interfaces" \
+    '.[0].probe == "link" and .[0].loaded and (.[0].attached | sort) == ["l-n2", "l-n3"]' \
+    ctl n1 --json probes
+check_json "n1: status reports the probes ok" '.probes.state == "ok"' ctl n1 --json status
+rx() { ctl n1 --json links | jq --arg m "$1" --arg h "$2" '[.[] | select(.neighbor == $m and .hardif == $h) | .rx_packets] | add // 0'; }
+seen() { [ "$(rx "$n2mac" l-n2)" -gt 10 ] && [ "$(rx "$n3mac" l-n3)" -gt 10 ]; }
+check "n1: frames from n2 (on l-n2) and n3 (on l-n3) are counted" wait_until 20 seen
+a=$(rx "$n2mac" l-n2)
+sleep 2
+b=$(rx "$n2mac" l-n2)
+check "n1: n2's counter grows ($a, then $b)" test "$b" -gt "$a"
+check_json "n1: no frames from n3 counted on l-n2" \
+    "[.[] | select(.neighbor == \"$n3mac\" and .hardif == \"l-n2\")] | length == 0" ctl n1 --json links
+eventually_json "n1: n2's OGM sequence numbers are tracked" \
+    "any(.[]; .neighbor == \"$n2mac\" and .seq_received > 5)" ctl n1 --json links
+check "n1: meshd_probe_loaded{probe=\"link\"} is 1" test "$(metric n1 'meshd_probe_loaded{probe="link"}')" = 1
+pkts=$(metric n1 "meshd_link_packets_total{direction=\"rx\",hardif=\"l-n2\",neighbor=\"$n2mac\"}")
+check "n1: meshd_link_packets_total for n2 is exported ($pkts)" test "${pkts:-0}" -gt 0
+check "n1: batman-adv frame types are counted (OGMs)" \
+    test "$(metric n1 'meshd_link_frames_total{direction="rx",hardif="l-n2",type="ogm"}' | cut -d. -f1)" -gt 0
+
+# Half of what n2 sends to n1 is lost: the ratio over the last 60 s rises.
+on n2 tc qdisc add dev l-n1 root netem loss 50%
+loss() { ctl n1 --json links | jq --arg m "$1" '[.[] | select(.neighbor == $m) | .loss_ratio // 0] | max // 0'; }
+lossy() { jq -n -e --argjson l "$(loss "$n2mac")" '$l > 0.2'; }
+if wait_until 40 lossy; then pass "n1: n2's loss ratio rises above 20% with 50% loss ($(loss "$n2mac"))"
+else fail "n1: n2's loss ratio rises above 20% with 50% loss" "ratio $(loss "$n2mac")"; fi
+check "n1: n3's link stays clean (loss ratio $(loss "$n3mac"))" jq -n -e --argjson l "$(loss "$n3mac")" '$l < 0.1'
+m=$(metric n1 "meshd_link_loss_ratio{hardif=\"l-n2\",neighbor=\"$n2mac\"}")
+check "n1: meshd_link_loss_ratio for n2 is exported ($m)" jq -n -e --argjson l "${m:-0}" '$l > 0.2'
+
+for n in n1 n2 n3; do meshd_stop $n; done
+check "n1: meshd removed its tc programs on exit" sh -c "! /usr/sbin/ip netns exec n1 /usr/sbin/tc filter show dev l-n2 ingress | grep -q 'pref 28019'"
