@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "probe_service.h"
 
+#include <bpf/bpf.h>
 #include <cstdio>
 #include <dirent.h>
 #include <net/if.h>
@@ -82,8 +83,16 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
                                     "by the link probe (tc).")),
       frameTypes_(std::make_shared<CounterSnapshot>(
           "meshd_link_frames_total", "Frames per hard interface and direction by batman-adv "
-                                     "packet type (non_batman, malformed: as named)."))
+                                     "packet type (non_batman, malformed: as named).")),
+      runs_(std::make_shared<CounterSnapshot>(
+          "meshd_probe_runs_total",
+          "Runs of the probe's BPF programs (counted while sysctl kernel.bpf_stats_enabled=1).")),
+      runTime_(std::make_shared<CounterSnapshot>(
+          "meshd_probe_run_seconds_total",
+          "Time spent in the probe's BPF programs (while kernel.bpf_stats_enabled=1)."))
 {
+    metrics.addCollectable(runs_);
+    metrics.addCollectable(runTime_);
     metrics.addCollectable(packets_);
     metrics.addCollectable(bytes_);
     metrics.addCollectable(frameTypes_);
@@ -248,6 +257,20 @@ void ProbeService::readMaps()
             lossRatio_.Remove(&lossRatio_.Add({{"hardif", *h}, {"neighbor", std::get<1>(it->first)}}));
         it = lossHistory_.erase(it);
     }
+    // Self-measurement: the kernel counts runs and run time per program
+    // while bpf_stats are enabled.
+    std::uint64_t runs = 0, nanos = 0;
+    for (int fd : {link_->ingressFd(), link_->egressFd()}) {
+        bpf_prog_info info{};
+        std::uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+            runs += info.run_cnt;
+            nanos += info.run_time_ns;
+        }
+    }
+    runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)}});
+    runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9}});
+
     json list = json::array();
     for (auto &[key, row] : rows) {
         for (const char *f : {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"})

@@ -67,6 +67,8 @@ private:
     std::shared_ptr<CounterSnapshot> packets_;
     std::shared_ptr<CounterSnapshot> bytes_;
     std::shared_ptr<CounterSnapshot> frameTypes_;
+    std::shared_ptr<CounterSnapshot> runs_;    // bpf_stats: program runs
+    std::shared_ptr<CounterSnapshot> runTime_; // bpf_stats: time in the programs
 };
 
 } // namespace meshd

@@ -23,41 +23,31 @@ struct {
 } link_counters SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 64 * 2 * MESHD_FT_MAX);
-	__type(key, struct meshd_type_key);
-	__type(value, __u64);
-} type_counters SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MESHD_LINK_MAX_NEIGHBORS);
 	__type(key, struct meshd_loss_key);
 	__type(value, struct meshd_loss_value);
 } loss SEC(".maps");
 
-static __always_inline void count_type(__u32 ifindex, __u8 dir, __u8 type)
-{
-	struct meshd_type_key k = {.ifindex = ifindex, .dir = dir, .type = type};
-	__u64 one = 1, *v = bpf_map_lookup_elem(&type_counters, &k);
-
-	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
-	else
-		bpf_map_update_elem(&type_counters, &k, &one, BPF_NOEXIST);
-}
-
-static __always_inline void count_link(__u32 ifindex, __u8 dir, const __u8 *mac, __u32 len)
+static __always_inline void count_link(__u32 ifindex, __u8 dir, const __u8 *mac, __u32 len,
+					__u8 type)
 {
 	struct meshd_link_key k = {.ifindex = ifindex, .dir = dir};
-	struct meshd_link_value *v, init = {.packets = 1, .bytes = len};
+	struct meshd_link_value *v;
 
 	__builtin_memcpy(k.mac, mac, 6);
 	v = bpf_map_lookup_elem(&link_counters, &k);
 	if (v) {
+		/* Per-CPU values: no atomics needed. */
 		v->packets += 1;
 		v->bytes += len;
+		if (type < MESHD_FT_MAX)
+			v->types[type] += 1;
 	} else {
+		struct meshd_link_value init = {.packets = 1, .bytes = len};
+
+		if (type < MESHD_FT_MAX)
+			init.types[type] = 1;
 		bpf_map_update_elem(&link_counters, &k, &init, BPF_NOEXIST);
 	}
 }
@@ -132,18 +122,16 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u8 bat[2];
 	__u8 type;
 
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0) {
-		count_type(skb->ifindex, dir, MESHD_FT_MALFORMED);
+	/* Every frame on an Ethernet device has its header. */
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
 		return TC_ACT_OK;
-	}
-	count_link(skb->ifindex, dir, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest, skb->len);
 	if (eth.h_proto != bpf_htons(ETH_P_BATMAN)) {
-		count_type(skb->ifindex, dir, MESHD_FT_NON_BATMAN);
-		return TC_ACT_OK;
+		type = MESHD_FT_NON_BATMAN;
+		goto count;
 	}
 	if (bpf_skb_load_bytes(skb, sizeof(eth), bat, sizeof(bat)) < 0) {
-		count_type(skb->ifindex, dir, MESHD_FT_MALFORMED);
-		return TC_ACT_OK;
+		type = MESHD_FT_MALFORMED;
+		goto count;
 	}
 	switch (bat[0]) {
 	case BATADV_IV_OGM: type = MESHD_FT_OGM; break;
@@ -199,7 +187,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 				break;
 		}
 	}
-	count_type(skb->ifindex, dir, type);
+count:
+	count_link(skb->ifindex, dir, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest, skb->len,
+		   type);
 	return TC_ACT_OK;
 }
 

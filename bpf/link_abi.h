@@ -39,16 +39,12 @@ struct meshd_link_key {
 	__u8 pad;
 };
 
+/* One lookup per frame: the per-type counts live next to the totals, and
+ * userspace sums them per interface. */
 struct meshd_link_value {
 	__u64 packets;
 	__u64 bytes;
-};
-
-struct meshd_type_key {
-	__u32 ifindex;
-	__u8 dir;
-	__u8 type; /* enum meshd_frame_type */
-	__u16 pad;
+	__u64 types[MESHD_FT_MAX]; /* frames by enum meshd_frame_type */
 };
 
 /* Sequence numbers of the OGMs (IV) or ELP probes (V) a neighbour sends

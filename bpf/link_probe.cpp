@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "link.skel.h"
 
@@ -119,12 +120,14 @@ void LinkProbe::detachAll()
         detach(attached_.begin()->first);
 }
 
-int LinkProbe::readLinks(std::vector<LinkCounter> &out) const
+// One walk of the link map gives both the per-neighbour totals and the
+// per-interface type counts.
+int LinkProbe::read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *types) const
 {
-    out.clear();
     if (!skel_)
         return -ENOENT;
-    return readPerCpu<meshd_link_key, meshd_link_value>(
+    std::map<std::tuple<std::uint32_t, std::uint8_t, std::uint8_t>, std::uint64_t> byType;
+    int err = readPerCpu<meshd_link_key, meshd_link_value>(
         bpf_map__fd(skel_->maps.link_counters),
         [&](const meshd_link_key &k, const std::vector<meshd_link_value> &v) {
             LinkCounter c;
@@ -134,27 +137,29 @@ int LinkProbe::readLinks(std::vector<LinkCounter> &out) const
             for (const auto &x : v) {
                 c.packets += x.packets;
                 c.bytes += x.bytes;
+                for (std::uint8_t t = 0; t < MESHD_FT_MAX; t++)
+                    if (x.types[t])
+                        byType[{k.ifindex, k.dir, t}] += x.types[t];
             }
-            out.push_back(c);
+            if (links)
+                links->push_back(c);
         });
+    if (types)
+        for (const auto &[key, n] : byType)
+            types->push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
+    return err;
+}
+
+int LinkProbe::readLinks(std::vector<LinkCounter> &out) const
+{
+    out.clear();
+    return read(&out, nullptr);
 }
 
 int LinkProbe::readTypes(std::vector<TypeCounter> &out) const
 {
     out.clear();
-    if (!skel_)
-        return -ENOENT;
-    return readPerCpu<meshd_type_key, std::uint64_t>(
-        bpf_map__fd(skel_->maps.type_counters),
-        [&](const meshd_type_key &k, const std::vector<std::uint64_t> &v) {
-            TypeCounter c;
-            c.ifindex = k.ifindex;
-            c.dir = k.dir;
-            c.type = k.type;
-            for (auto x : v)
-                c.packets += x;
-            out.push_back(c);
-        });
+    return read(nullptr, &out);
 }
 
 int LinkProbe::readLoss(std::vector<LossCounter> &out) const

@@ -77,6 +77,8 @@ public:
     int egressFd() const;
 
 private:
+    int read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *types) const;
+
     link_bpf *skel_ = nullptr;
     std::map<int, bool> attached_;
 };
