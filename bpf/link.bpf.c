@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Tier A link probe: tc clsact programs for mesh hard interfaces. Uses only
  * the UAPI __sk_buff context and bpf_skb_load_bytes, so it loads on kernels
- * without BTF (stock OpenWrt) as well as on 6.x. Counts frames per
+ * without BTF (stock OpenWrt) as well as on 6.x (direct packet access
+ * to __sk_buff data is UAPI too). Counts frames per
  * (interface, neighbour, direction) and per batman-adv packet type, and
  * measures loss from the sequence numbers of each neighbour's own OGMs
  * (BATMAN_IV) or ELP probes (BATMAN_V). Never drops or changes a frame. */
@@ -122,16 +123,30 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u8 bat[2];
 	__u8 type;
 
-	/* Every frame on an Ethernet device has its header. */
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
-		return TC_ACT_OK;
-	if (eth.h_proto != bpf_htons(ETH_P_BATMAN)) {
-		type = MESHD_FT_NON_BATMAN;
-		goto count;
-	}
-	if (bpf_skb_load_bytes(skb, sizeof(eth), bat, sizeof(bat)) < 0) {
-		type = MESHD_FT_MALFORMED;
-		goto count;
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	/* The headers are nearly always in the linear part, where direct
+	 * access costs no helper call; otherwise copy them out. */
+	if (data + sizeof(eth) + sizeof(bat) <= end) {
+		__builtin_memcpy(&eth, data, sizeof(eth));
+		__builtin_memcpy(bat, data + sizeof(eth), sizeof(bat));
+		if (eth.h_proto != bpf_htons(ETH_P_BATMAN)) {
+			type = MESHD_FT_NON_BATMAN;
+			goto count;
+		}
+	} else {
+		/* Every frame on an Ethernet device has its header. */
+		if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+			return TC_ACT_OK;
+		if (eth.h_proto != bpf_htons(ETH_P_BATMAN)) {
+			type = MESHD_FT_NON_BATMAN;
+			goto count;
+		}
+		if (bpf_skb_load_bytes(skb, sizeof(eth), bat, sizeof(bat)) < 0) {
+			type = MESHD_FT_MALFORMED;
+			goto count;
+		}
 	}
 	switch (bat[0]) {
 	case BATADV_IV_OGM: type = MESHD_FT_OGM; break;
