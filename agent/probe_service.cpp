@@ -12,6 +12,7 @@
 #include "control_protocol.h"
 #include "counter_snapshot.h"
 #include "link_probe.h"
+#include "tcp_probe.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -55,9 +56,9 @@ std::map<int, std::string> lowerInterfaces(const std::string &mesh)
 struct TierB {
     const char *probe, *what;
 };
-// Tier B probes need BTF and BPF tracing; they come in a later build.
+// Tier B probes need BTF and BPF tracing. tcp_retransmits is here; these
+// two come in a later build.
 const TierB tierB[] = {
-    {"tcp_retransmits", "TCP retransmissions per output interface (tcp:tcp_retransmit_skb)"},
     {"drops", "packet drops by reason (skb:kfree_skb)"},
     {"qdisc_sojourn", "queueing delay per interface (qdisc enqueue/dequeue)"},
 };
@@ -89,14 +90,19 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
           "Runs of the probe's BPF programs (counted while sysctl kernel.bpf_stats_enabled=1).")),
       runTime_(std::make_shared<CounterSnapshot>(
           "meshd_probe_run_seconds_total",
-          "Time spent in the probe's BPF programs (while kernel.bpf_stats_enabled=1)."))
+          "Time spent in the probe's BPF programs (while kernel.bpf_stats_enabled=1).")),
+      tcpRetransmits_(std::make_shared<CounterSnapshot>(
+          "meshd_tcp_retransmits_total",
+          "TCP segments retransmitted by this host (tier B probe tcp_retransmits)."))
 {
+    metrics.addCollectable(tcpRetransmits_);
     metrics.addCollectable(runs_);
     metrics.addCollectable(runTime_);
     metrics.addCollectable(packets_);
     metrics.addCollectable(bytes_);
     metrics.addCollectable(frameTypes_);
     loaded_.Add({{"probe", "link"}}).Set(0);
+    loaded_.Add({{"probe", "tcp_retransmits"}}).Set(0);
     for (const auto &b : tierB)
         loaded_.Add({{"probe", b.probe}}).Set(0);
 }
@@ -113,15 +119,27 @@ void ProbeService::start()
         linkReason_ = "probes.enabled is false";
         return;
     }
+    // Each probe loads on its own: what one kernel lacks does not stop the others.
+    tcp_ = std::make_unique<bpfprobe::TcpProbe>();
+    tcpReason_ = tcp_->load(config_.probes.btf);
+    if (!tcpReason_.empty()) {
+        LOG(Warning, "probes", "tcp_retransmits probe not loaded: %s", tcpReason_.c_str());
+        tcp_.reset();
+    } else {
+        LOG(Info, "probes", "tcp_retransmits probe loaded (event arguments: %s)",
+            tcp_->variant().c_str());
+        loaded_.Add({{"probe", "tcp_retransmits"}}).Set(1);
+    }
     link_ = std::make_unique<bpfprobe::LinkProbe>();
     linkReason_ = link_->load();
     if (!linkReason_.empty()) {
         LOG(Warning, "probes", "link probe not loaded: %s", linkReason_.c_str());
         link_.reset();
-        return;
+    } else {
+        LOG(Info, "probes", "link probe loaded");
     }
-    LOG(Info, "probes", "link probe loaded");
-    tick();
+    if (link_ || tcp_)
+        tick();
 }
 
 void ProbeService::stop()
@@ -137,8 +155,38 @@ void ProbeService::stop()
 void ProbeService::tick()
 {
     timer_ = loop_.addTimer(readInterval, [this] { tick(); });
-    attachHardifs();
-    readMaps();
+    if (link_) {
+        attachHardifs();
+        readMaps();
+    }
+    if (tcp_)
+        readTcp();
+}
+
+void ProbeService::readTcp()
+{
+    std::map<std::uint32_t, std::uint64_t> byIfindex;
+    if (tcp_->read(byIfindex) < 0) {
+        LOG_LIMITED("probe-read-tcp", Warning, "probes", "reading the tcp_retransmits map failed");
+        return;
+    }
+    std::uint64_t total = 0;
+    tcpByInterface_.clear();
+    for (const auto &[ifindex, n] : byIfindex) {
+        total += n;
+        char name[IF_NAMESIZE];
+        std::string key = ifindex == 0 ? "(no route)"
+                          : if_indextoname(ifindex, name) ? std::string(name)
+                                                          : "ifindex " + std::to_string(ifindex);
+        tcpByInterface_[key] += n;
+    }
+    tcpRetransmits_->replace({{{}, static_cast<double>(total)}});
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(tcp_->programFd(), &info, &len) == 0) {
+        tcpRuns_ = info.run_cnt;
+        tcpNanos_ = info.run_time_ns;
+    }
 }
 
 void ProbeService::attachHardifs()
@@ -268,8 +316,10 @@ void ProbeService::readMaps()
             nanos += info.run_time_ns;
         }
     }
-    runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)}});
-    runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9}});
+    runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)},
+                    {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpRuns_)}});
+    runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9},
+                       {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpNanos_) / 1e9}});
 
     json list = json::array();
     for (auto &[key, row] : rows) {
@@ -292,11 +342,16 @@ json ProbeService::status() const
     json attached = json::array();
     for (const auto &[ifindex, name] : hardifs_)
         attached.push_back(name);
+    json loaded = {"link"};
+    if (tcp_)
+        loaded.push_back("tcp_retransmits");
     json out = {{"state", attachErrors_.empty() ? "ok" : "degraded"},
-                {"loaded", {"link"}},
+                {"loaded", loaded},
                 {"attached", attached}};
     if (!attachErrors_.empty())
         out["reason"] = attachErrors_.begin()->first + ": " + attachErrors_.begin()->second;
+    else if (!tcp_)
+        out["note"] = "tier B: " + tcpReason_;
     return out;
 }
 
@@ -324,6 +379,21 @@ void ProbeService::registerCommands(CommandRegistry &commands)
             link["reason"] = linkReason_;
         }
         list.push_back(link);
+        json tcp = {{"probe", "tcp_retransmits"},
+                    {"tier", "B"},
+                    {"what", "TCP retransmissions per output interface (tcp:tcp_retransmit_skb)"}};
+        if (tcp_) {
+            tcp["loaded"] = true;
+            tcp["event_arguments"] = tcp_->variant();
+            json by = json::object();
+            for (const auto &[ifname, n] : tcpByInterface_)
+                by[ifname] = n;
+            tcp["retransmits"] = by;
+        } else {
+            tcp["loaded"] = false;
+            tcp["reason"] = tcpReason_;
+        }
+        list.push_back(tcp);
         for (const auto &b : tierB)
             list.push_back({{"probe", b.probe},
                             {"tier", "B"},

@@ -15,7 +15,8 @@
 
 namespace bpfprobe {
 class LinkProbe;
-}
+class TcpProbe;
+} // namespace bpfprobe
 namespace prometheus {
 template <typename T> class Family;
 class Gauge;
@@ -45,11 +46,16 @@ private:
     void tick();
     void attachHardifs();
     void readMaps();
+    void readTcp();
+    std::uint64_t tcpRuns_ = 0, tcpNanos_ = 0;
 
     EventLoop &loop_;
     const Config &config_;
     std::unique_ptr<bpfprobe::LinkProbe> link_;
     std::string linkReason_; // why the link probe is not loaded
+    std::unique_ptr<bpfprobe::TcpProbe> tcp_;
+    std::string tcpReason_;
+    std::map<std::string, std::uint64_t> tcpByInterface_; // as of the last read
     EventLoop::TimerId timer_ = 0;
     std::map<int, std::string> hardifs_;     // attached ifindex -> name
     std::map<std::string, std::string> attachErrors_; // hardif -> why not
@@ -69,6 +75,7 @@ private:
     std::shared_ptr<CounterSnapshot> frameTypes_;
     std::shared_ptr<CounterSnapshot> runs_;    // bpf_stats: program runs
     std::shared_ptr<CounterSnapshot> runTime_; // bpf_stats: time in the programs
+    std::shared_ptr<CounterSnapshot> tcpRetransmits_;
 };
 
 } // namespace meshd

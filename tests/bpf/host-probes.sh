@@ -6,6 +6,8 @@
 # devices either way). Frames of known sizes from a known MAC, sent with
 # AF_PACKET on the other end of a veth pair, must show up exactly in
 # `meshctl links` and in the metrics; OGM sequence gaps give the loss ratio.
+# Then tier B: TCP retransmissions through a lossy port are counted, and
+# with probes.btf naming no usable file tier B says so while tier A loads.
 # Usage: tests/bpf/host-probes.sh BUILD_DIR   (root). Ends with "N passed, N failed".
 set -u
 BUILD=$(cd "${1:?build dir}" && pwd)
@@ -18,7 +20,9 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 cleanup() {
     [ -n "${MESHD:-}" ] && kill "$MESHD" 2>/dev/null && wait "$MESHD" 2>/dev/null
+    ip netns pids "$NS-peer" 2>/dev/null | xargs -r kill 2>/dev/null
     ip netns del "$NS" 2>/dev/null
+    ip netns del "$NS-peer" 2>/dev/null
     rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -27,13 +31,19 @@ ctl() { in_ns "$BUILD/agent/ctl/meshctl" --socket "$DIR/meshd.sock" "$@"; }
 metric() { in_ns curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" 'index($0, m " ") == 1 {print $2}'; }
 
 ip netns add "$NS"
+ip netns add "$NS-peer"
 in_ns ip link set lo up
-in_ns ip link add va type veth peer name vb
+in_ns ip link add va type veth peer name vb netns "$NS-peer"
 in_ns ip link add br-mesh type bridge
 in_ns ip link set va master br-mesh
-for i in va vb br-mesh; do in_ns ip link set "$i" up; done
+for i in va br-mesh; do in_ns ip link set "$i" up; done
 # No IPv6 chatter (router solicitations, MLD) to disturb the counts.
 in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip netns exec "$NS-peer" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip -n "$NS-peer" link set lo up
+ip -n "$NS-peer" link set vb up
+in_ns ip addr add 198.18.1.1/24 dev br-mesh
+ip -n "$NS-peer" addr add 198.18.1.2/24 dev vb
 cat >"$DIR/meshd.json" <<JSON
 {"mesh": {"interface": "br-mesh", "manage": false, "poll_interval_ms": 1000},
  "probes": {"enabled": true},
@@ -52,7 +62,7 @@ if attached; then ok "the link probe loads and attaches to the mesh's lower inte
 # Send from vb: 7 IPv4-typed frames of 60..420 bytes, 5 batman-adv OGMs that
 # are the sender's own with sequence numbers 10 11 12 14 15 (13 lost), all
 # from 02:5e:00:00:00:42.
-in_ns python3 - <<'PY'
+ip netns exec "$NS-peer" python3 - <<'PY'
 import socket, struct
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("vb", 0))
@@ -92,6 +102,45 @@ python3 -c "import sys; sys.exit(0 if abs(float('${m_loss:-nan}') - 1/6) < 1e-9 
     ok "metric meshd_link_loss_ratio = 1/6" || bad "metric meshd_link_loss_ratio = 1/6" "got '$m_loss'"
 [ "$m_loaded" = 1 ] && ok "metric meshd_probe_loaded{probe=link} = 1" || bad "metric meshd_probe_loaded{probe=link} = 1" "got '$m_loaded'"
 
+# Tier B: TCP retransmissions. 3 MB from this namespace to the peer while
+# the bridge's port drops 10% of what it sends (a tc program of the test's
+# own: the host kernel has no netem).
+cat >"$DIR/drop.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+SEC("tc") int drop_some(struct __sk_buff *skb)
+{
+	return bpf_get_prandom_u32() % 10 == 0 ? TC_ACT_SHOT : TC_ACT_OK;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+clang -target bpf -O2 -idirafter "/usr/include/$(gcc -print-multiarch)" -c "$DIR/drop.bpf.c" -o "$DIR/drop.bpf.o"
+in_ns tc filter add dev va egress prio 3 handle 3 bpf da obj "$DIR/drop.bpf.o" sec tc
+ip netns exec "$NS-peer" python3 -c '
+import socket
+s = socket.socket(); s.bind(("198.18.1.2", 5201)); s.listen(1)
+c, _ = s.accept()
+while c.recv(65536): pass
+' &
+sleep 0.5
+in_ns python3 -c '
+import socket
+s = socket.create_connection(("198.18.1.2", 5201), timeout=30)
+s.sendall(bytes(3 * 1024 * 1024)); s.close()'
+in_ns tc filter del dev va egress prio 3 handle 3 bpf
+tcp_probe() { ctl --json probes | python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin) if x["probe"] == "tcp_retransmits"][0]
+print(json.dumps(p))'; }
+retransmitted() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("retransmits", {}).get("br-mesh", 0) > 0 else 1)' "$(tcp_probe)"; }
+for _ in $(seq 30); do retransmitted && break; sleep 0.2; done
+if retransmitted; then ok "tcp_retransmits counts retransmissions on br-mesh ($(tcp_probe | head -c 300))"
+else bad "tcp_retransmits counts retransmissions on br-mesh" "$(tcp_probe | head -c 600)"; fi
+m_tcp=$(metric 'meshd_tcp_retransmits_total')
+python3 -c "import sys; sys.exit(0 if float('${m_tcp:-0}') > 0 else 1)" &&
+    ok "metric meshd_tcp_retransmits_total > 0 ($m_tcp)" || bad "metric meshd_tcp_retransmits_total > 0" "got '$m_tcp'"
+
 # Another tc program on the same hook (added by tc, at its own priority)
 # stays, and ours goes on exit.
 in_ns tc filter add dev va ingress prio 1 handle 7 bpf da obj "$BUILD/bpf/link.bpf.o" sec tc
@@ -108,5 +157,26 @@ else
 fi
 grep -q "link probe attached to va" "$DIR/meshd.log" && ok "the log says where the probe attached" ||
     bad "the log says where the probe attached" "$(tail -n 5 "$DIR/meshd.log")"
+# Degradation: with probes.btf naming nothing usable, tier B reports why
+# and tier A loads all the same; the daemon stays healthy.
+sed 's|"probes": {"enabled": true}|"probes": {"enabled": true, "btf": "/nonexistent/vmlinux.btf"}|' \
+    "$DIR/meshd.json" >"$DIR/meshd-nobtf.json"
+ip netns exec "$NS" "$BUILD/agent/meshd" --foreground --config "$DIR/meshd-nobtf.json" >"$DIR/meshd2.log" 2>&1 &
+MESHD=$!
+for _ in $(seq 50); do [ -S "$DIR/meshd.sock" ] && break; sleep 0.1; done
+for _ in $(seq 30); do attached && break; sleep 0.2; done
+p=$(tcp_probe)
+if python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if not p["loaded"] and p["reason"].startswith("no BTF") else 1)' "$p"; then
+    ok "probes.btf unusable: tcp_retransmits unavailable ($(echo "$p" | head -c 200))"
+else bad "probes.btf unusable: tcp_retransmits unavailable with 'no BTF'" "$p"; fi
+attached && ok "probes.btf unusable: the link probe (tier A) is loaded and attached" ||
+    bad "probes.btf unusable: the link probe (tier A) is loaded and attached" "$(ctl --json probes | head -c 400)"
+ctl --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["probes"]["state"] == "ok" else 1)' &&
+    ok "probes.btf unusable: status stays ok" || bad "probes.btf unusable: status stays ok" "$(ctl --json status | head -c 400)"
+kill "$MESHD"
+wait "$MESHD"
+rc=$?
+MESHD=
+[ $rc -eq 0 ] && ok "meshd without BTF exits 0 on SIGTERM" || bad "meshd without BTF exits 0 on SIGTERM" "status $rc"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,4 +1,4 @@
-# The eBPF link probe on Debian's 6.1 kernel (the same binary loads on the
+# The eBPF probes on Debian's 6.1 kernel (the same binary loads on the
 # host's 6.18): n1 meshes with n2 and n3; its probe counts frames from each
 # real neighbour, and measures loss when n2's link drops half its frames.
 topology <<T
@@ -18,6 +18,11 @@ eventually_json "n1: the link probe is loaded and attached to both hard interfac
     '.[0].probe == "link" and .[0].loaded and (.[0].attached | sort) == ["l-n2", "l-n3"]' \
     ctl n1 --json probes
 check_json "n1: status reports the probes ok" '.probes.state == "ok"' ctl n1 --json status
+# CO-RE: the same binary picks the 6.1 layout of tcp:tcp_retransmit_skb
+# (no err argument; the host's 6.18 has one).
+check_json "n1: tier B tcp_retransmits loads on 6.1 with the (sk, skb) event" \
+    'any(.[]; .probe == "tcp_retransmits" and .loaded and .event_arguments == "sk, skb")' \
+    ctl n1 --json probes
 rx() { ctl n1 --json links | jq --arg m "$1" --arg h "$2" '[.[] | select(.neighbor == $m and .hardif == $h) | .rx_packets] | add // 0'; }
 seen() { [ "$(rx "$n2mac" l-n2)" -gt 10 ] && [ "$(rx "$n3mac" l-n3)" -gt 10 ]; }
 check "n1: frames from n2 (on l-n2) and n3 (on l-n3) are counted" wait_until 20 seen
