@@ -13,6 +13,7 @@
 #include "counter_snapshot.h"
 #include "link_probe.h"
 #include "tcp_probe.h"
+#include "drops_probe.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -56,12 +57,19 @@ std::map<int, std::string> lowerInterfaces(const std::string &mesh)
 struct TierB {
     const char *probe, *what;
 };
-// Tier B probes need BTF and BPF tracing. tcp_retransmits is here; these
-// two come in a later build.
+// Tier B probes need BTF and BPF tracing. tcp_retransmits and drops are
+// here; this one comes in a later build.
 const TierB tierB[] = {
-    {"drops", "packet drops by reason (skb:kfree_skb)"},
     {"qdisc_sojourn", "queueing delay per interface (qdisc enqueue/dequeue)"},
 };
+
+std::string interfaceLabel(std::uint32_t ifindex)
+{
+    if (ifindex == 0)
+        return "(none)";
+    char name[IF_NAMESIZE];
+    return if_indextoname(ifindex, name) ? std::string(name) : "ifindex " + std::to_string(ifindex);
+}
 
 } // namespace
 
@@ -93,8 +101,13 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
           "Time spent in the probe's BPF programs (while kernel.bpf_stats_enabled=1).")),
       tcpRetransmits_(std::make_shared<CounterSnapshot>(
           "meshd_tcp_retransmits_total",
-          "TCP segments retransmitted by this host (tier B probe tcp_retransmits)."))
+          "TCP segments retransmitted by this host (tier B probe tcp_retransmits).")),
+      packetDrops_(std::make_shared<CounterSnapshot>(
+          "meshd_packet_drops_total",
+          "Packets the kernel dropped, by reason as the running kernel names it (tier B "
+          "probe drops; \"unknown\" before 5.17)."))
 {
+    metrics.addCollectable(packetDrops_);
     metrics.addCollectable(tcpRetransmits_);
     metrics.addCollectable(runs_);
     metrics.addCollectable(runTime_);
@@ -103,6 +116,7 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
     metrics.addCollectable(frameTypes_);
     loaded_.Add({{"probe", "link"}}).Set(0);
     loaded_.Add({{"probe", "tcp_retransmits"}}).Set(0);
+    loaded_.Add({{"probe", "drops"}}).Set(0);
     for (const auto &b : tierB)
         loaded_.Add({{"probe", b.probe}}).Set(0);
 }
@@ -130,6 +144,16 @@ void ProbeService::start()
             tcp_->variant().c_str());
         loaded_.Add({{"probe", "tcp_retransmits"}}).Set(1);
     }
+    drops_ = std::make_unique<bpfprobe::DropProbe>();
+    dropsReason_ = drops_->load(config_.probes.btf);
+    if (!dropsReason_.empty()) {
+        LOG(Warning, "probes", "drops probe not loaded: %s", dropsReason_.c_str());
+        drops_.reset();
+    } else {
+        LOG(Info, "probes", "drops probe loaded (%s)",
+            drops_->hasReasons() ? "with reasons" : "this kernel gives no reasons");
+        loaded_.Add({{"probe", "drops"}}).Set(1);
+    }
     link_ = std::make_unique<bpfprobe::LinkProbe>();
     linkReason_ = link_->load();
     if (!linkReason_.empty()) {
@@ -138,7 +162,7 @@ void ProbeService::start()
     } else {
         LOG(Info, "probes", "link probe loaded");
     }
-    if (link_ || tcp_)
+    if (link_ || tcp_ || drops_)
         tick();
 }
 
@@ -155,12 +179,46 @@ void ProbeService::stop()
 void ProbeService::tick()
 {
     timer_ = loop_.addTimer(readInterval, [this] { tick(); });
-    if (link_) {
-        attachHardifs();
-        readMaps();
+    // No exception may leave the event loop: a failed read is logged and
+    // the next tick tries again.
+    try {
+        if (link_) {
+            attachHardifs();
+            readMaps();
+        }
+        if (tcp_)
+            readTcp();
+        if (drops_)
+            readDrops();
+    } catch (const std::exception &e) {
+        LOG_LIMITED("probe-tick", Error, "probes", "reading the probes failed: %s", e.what());
     }
-    if (tcp_)
-        readTcp();
+}
+
+void ProbeService::readDrops()
+{
+    std::map<std::pair<std::uint32_t, std::string>, std::uint64_t> counts;
+    if (drops_->read(counts) < 0) {
+        LOG_LIMITED("probe-read-drops", Warning, "probes", "reading the drops map failed");
+        return;
+    }
+    std::map<CounterSnapshot::Labels, double> byReason;
+    json byInterface = json::object();
+    for (const auto &[key, n] : counts) {
+        byReason[{{"reason", key.second}}] += static_cast<double>(n);
+        json &reasons = byInterface[interfaceLabel(key.first)];
+        if (!reasons.is_object())
+            reasons = json::object();
+        reasons[key.second] = reasons.value(key.second, std::uint64_t{0}) + n;
+    }
+    packetDrops_->replace(std::move(byReason));
+    dropsByInterface_ = std::move(byInterface);
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(drops_->programFd(), &info, &len) == 0) {
+        dropRuns_ = info.run_cnt;
+        dropNanos_ = info.run_time_ns;
+    }
 }
 
 void ProbeService::readTcp()
@@ -174,11 +232,7 @@ void ProbeService::readTcp()
     tcpByInterface_.clear();
     for (const auto &[ifindex, n] : byIfindex) {
         total += n;
-        char name[IF_NAMESIZE];
-        std::string key = ifindex == 0 ? "(no route)"
-                          : if_indextoname(ifindex, name) ? std::string(name)
-                                                          : "ifindex " + std::to_string(ifindex);
-        tcpByInterface_[key] += n;
+        tcpByInterface_[ifindex == 0 ? "(no route)" : interfaceLabel(ifindex)] += n;
     }
     tcpRetransmits_->replace({{{}, static_cast<double>(total)}});
     bpf_prog_info info{};
@@ -317,9 +371,11 @@ void ProbeService::readMaps()
         }
     }
     runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)},
-                    {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpRuns_)}});
+                    {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpRuns_)},
+                    {{{"probe", "drops"}}, static_cast<double>(dropRuns_)}});
     runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9},
-                       {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpNanos_) / 1e9}});
+                       {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpNanos_) / 1e9},
+                       {{{"probe", "drops"}}, static_cast<double>(dropNanos_) / 1e9}});
 
     json list = json::array();
     for (auto &[key, row] : rows) {
@@ -345,6 +401,8 @@ json ProbeService::status() const
     json loaded = {"link"};
     if (tcp_)
         loaded.push_back("tcp_retransmits");
+    if (drops_)
+        loaded.push_back("drops");
     json out = {{"state", attachErrors_.empty() ? "ok" : "degraded"},
                 {"loaded", loaded},
                 {"attached", attached}};
@@ -394,6 +452,18 @@ void ProbeService::registerCommands(CommandRegistry &commands)
             tcp["reason"] = tcpReason_;
         }
         list.push_back(tcp);
+        json drop = {{"probe", "drops"},
+                     {"tier", "B"},
+                     {"what", "packet drops by reason and interface (skb:kfree_skb)"}};
+        if (drops_) {
+            drop["loaded"] = true;
+            drop["reasons_named"] = drops_->hasReasons();
+            drop["drops"] = dropsByInterface_;
+        } else {
+            drop["loaded"] = false;
+            drop["reason"] = dropsReason_;
+        }
+        list.push_back(drop);
         for (const auto &b : tierB)
             list.push_back({{"probe", b.probe},
                             {"tier", "B"},

@@ -16,6 +16,7 @@
 namespace bpfprobe {
 class LinkProbe;
 class TcpProbe;
+class DropProbe;
 } // namespace bpfprobe
 namespace prometheus {
 template <typename T> class Family;
@@ -47,6 +48,8 @@ private:
     void attachHardifs();
     void readMaps();
     void readTcp();
+    void readDrops();
+    std::uint64_t dropRuns_ = 0, dropNanos_ = 0;
     std::uint64_t tcpRuns_ = 0, tcpNanos_ = 0;
 
     EventLoop &loop_;
@@ -56,6 +59,9 @@ private:
     std::unique_ptr<bpfprobe::TcpProbe> tcp_;
     std::string tcpReason_;
     std::map<std::string, std::uint64_t> tcpByInterface_; // as of the last read
+    std::unique_ptr<bpfprobe::DropProbe> drops_;
+    std::string dropsReason_;
+    nlohmann::json dropsByInterface_ = nlohmann::json::object(); // interface -> reason -> n
     EventLoop::TimerId timer_ = 0;
     std::map<int, std::string> hardifs_;     // attached ifindex -> name
     std::map<std::string, std::string> attachErrors_; // hardif -> why not
@@ -76,6 +82,7 @@ private:
     std::shared_ptr<CounterSnapshot> runs_;    // bpf_stats: program runs
     std::shared_ptr<CounterSnapshot> runTime_; // bpf_stats: time in the programs
     std::shared_ptr<CounterSnapshot> tcpRetransmits_;
+    std::shared_ptr<CounterSnapshot> packetDrops_;
 };
 
 } // namespace meshd

@@ -12,10 +12,6 @@
 
 namespace bpfprobe {
 
-namespace {
-
-// Parameters of the tracepoint's BTF prototype (the first is the context
-// pointer): 3 before 6.17, 4 since. -1 when the event is not described.
 int tracepointParams(const btf *b, const char *event)
 {
     std::string name = std::string("btf_trace_") + event;
@@ -27,8 +23,6 @@ int tracepointParams(const btf *b, const char *event)
         t = btf__type_by_id(b, t->type);
     return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
 }
-
-} // namespace
 
 TcpProbe::~TcpProbe()
 {

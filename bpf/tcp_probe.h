@@ -6,8 +6,14 @@
 #include <string>
 
 struct tcp_bpf;
+struct btf;
 
 namespace bpfprobe {
+
+// Parameters of a tracepoint's BTF prototype, the context pointer first
+// (so kfree_skb has 3 before 5.17, 4 after). -1 when the kernel's BTF does
+// not describe the event.
+int tracepointParams(const btf *kernelBtf, const char *event);
 
 // Tier B: TCP retransmissions per output interface (tp_btf, CO-RE). Needs
 // the kernel's BTF; `btfPath` (probes.btf) names a BTF file to describe

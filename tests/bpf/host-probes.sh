@@ -6,7 +6,8 @@
 # devices either way). Frames of known sizes from a known MAC, sent with
 # AF_PACKET on the other end of a veth pair, must show up exactly in
 # `meshctl links` and in the metrics; OGM sequence gaps give the loss ratio.
-# Then tier B: TCP retransmissions through a lossy port are counted, and
+# Then tier B: TCP retransmissions through a lossy port are counted, drops
+# to a closed UDP port are counted by their reason, and
 # with probes.btf naming no usable file tier B says so while tier A loads.
 # Usage: tests/bpf/host-probes.sh BUILD_DIR   (root). Ends with "N passed, N failed".
 set -u
@@ -141,6 +142,26 @@ m_tcp=$(metric 'meshd_tcp_retransmits_total')
 python3 -c "import sys; sys.exit(0 if float('${m_tcp:-0}') > 0 else 1)" &&
     ok "metric meshd_tcp_retransmits_total > 0 ($m_tcp)" || bad "metric meshd_tcp_retransmits_total > 0" "got '$m_tcp'"
 
+# Tier B: drops by reason. 25 UDP datagrams to a port nobody listens on:
+# the kernel drops each with the reason it names NO_SOCKET.
+ip netns exec "$NS-peer" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(25):
+    s.sendto(b"x" * 32, ("198.18.1.1", 9))'
+drops_probe() { ctl --json probes | python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin) if x["probe"] == "drops"][0]
+print(json.dumps(p))'; }
+no_socket() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("drops", {}).get("br-mesh", {}).get("no_socket", 0) >= 25 else 1)' "$(drops_probe)"; }
+for _ in $(seq 30); do no_socket && break; sleep 0.2; done
+if no_socket; then ok "drops: at least 25 no_socket drops on br-mesh, the reason named by this kernel's BTF"
+else bad "drops: at least 25 no_socket drops on br-mesh" "$(drops_probe | head -c 600)"; fi
+m_drop=$(metric 'meshd_packet_drops_total{reason="no_socket"}')
+python3 -c "import sys; sys.exit(0 if float('${m_drop:-0}') >= 25 else 1)" &&
+    ok "metric meshd_packet_drops_total{reason=no_socket} >= 25 ($m_drop)" ||
+    bad "metric meshd_packet_drops_total{reason=no_socket} >= 25" "got '$m_drop'"
+
 # Another tc program on the same hook (added by tc, at its own priority)
 # stays, and ours goes on exit.
 in_ns tc filter add dev va ingress prio 1 handle 7 bpf da obj "$BUILD/bpf/link.bpf.o" sec tc
@@ -169,6 +190,9 @@ p=$(tcp_probe)
 if python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if not p["loaded"] and p["reason"].startswith("no BTF") else 1)' "$p"; then
     ok "probes.btf unusable: tcp_retransmits unavailable ($(echo "$p" | head -c 200))"
 else bad "probes.btf unusable: tcp_retransmits unavailable with 'no BTF'" "$p"; fi
+p=$(drops_probe)
+python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if not p["loaded"] and p["reason"].startswith("no BTF") else 1)' "$p" &&
+    ok "probes.btf unusable: drops unavailable too" || bad "probes.btf unusable: drops unavailable too" "$p"
 attached && ok "probes.btf unusable: the link probe (tier A) is loaded and attached" ||
     bad "probes.btf unusable: the link probe (tier A) is loaded and attached" "$(ctl --json probes | head -c 400)"
 ctl --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["probes"]["state"] == "ok" else 1)' &&

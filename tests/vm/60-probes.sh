@@ -23,6 +23,8 @@ check_json "n1: status reports the probes ok" '.probes.state == "ok"' ctl n1 --j
 check_json "n1: tier B tcp_retransmits loads on 6.1 with the (sk, skb) event" \
     'any(.[]; .probe == "tcp_retransmits" and .loaded and .event_arguments == "sk, skb")' \
     ctl n1 --json probes
+check_json "n1: tier B drops loads on 6.1 and names reasons from this kernel's BTF" \
+    'any(.[]; .probe == "drops" and .loaded and .reasons_named)' ctl n1 --json probes
 rx() { ctl n1 --json links | jq --arg m "$1" --arg h "$2" '[.[] | select(.neighbor == $m and .hardif == $h) | .rx_packets] | add // 0'; }
 seen() { [ "$(rx "$n2mac" l-n2)" -gt 10 ] && [ "$(rx "$n3mac" l-n3)" -gt 10 ]; }
 check "n1: frames from n2 (on l-n2) and n3 (on l-n3) are counted" wait_until 20 seen
