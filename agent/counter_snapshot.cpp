@@ -10,7 +10,7 @@ std::vector<prometheus::MetricFamily> CounterSnapshot::Collect() const
     prometheus::MetricFamily f;
     f.name = name_;
     f.help = help_;
-    f.type = prometheus::MetricType::Counter;
+    f.type = gauge_ ? prometheus::MetricType::Gauge : prometheus::MetricType::Counter;
     std::lock_guard lock(mutex_);
     if (values_.empty())
         return {};
@@ -18,7 +18,10 @@ std::vector<prometheus::MetricFamily> CounterSnapshot::Collect() const
         prometheus::ClientMetric m;
         for (const auto &[k, v] : labels)
             m.label.push_back({k, v});
-        m.counter.value = value;
+        if (gauge_)
+            m.gauge.value = value;
+        else
+            m.counter.value = value;
         f.metric.push_back(std::move(m));
     }
     return {f};

@@ -10,13 +10,14 @@
 namespace meshd {
 
 // Counters the kernel keeps (and may reset), exported as they are read:
-// the event loop replaces the values, scrapes read a copy.
+// the event loop replaces the values, scrapes read a copy. Levels the
+// kernel reports (queue backlogs) can go out the same way, as gauges.
 class CounterSnapshot : public prometheus::Collectable {
 public:
     using Labels = std::map<std::string, std::string>;
 
-    CounterSnapshot(std::string name, std::string help)
-        : name_(std::move(name)), help_(std::move(help))
+    CounterSnapshot(std::string name, std::string help, bool gauge = false)
+        : name_(std::move(name)), help_(std::move(help)), gauge_(gauge)
     {
     }
 
@@ -30,6 +31,7 @@ public:
 
 private:
     std::string name_, help_;
+    bool gauge_; // exported as a gauge (a level, not a count)
     mutable std::mutex mutex_;
     std::map<Labels, double> values_;
 };

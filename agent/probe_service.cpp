@@ -12,6 +12,7 @@
 #include "control_protocol.h"
 #include "counter_snapshot.h"
 #include "link_probe.h"
+#include "netdev.h"
 #include "tcp_probe.h"
 #include "drops_probe.h"
 #include "log.h"
@@ -107,6 +108,27 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
           "Packets the kernel dropped, by reason as the running kernel names it (tier B "
           "probe drops; \"unknown\" before 5.17)."))
 {
+    auto snapshot = [&](std::shared_ptr<CounterSnapshot> &to, const char *name, const char *help,
+                        bool gauge = false) {
+        to = std::make_shared<CounterSnapshot>(name, help, gauge);
+        metrics.addCollectable(to);
+    };
+    snapshot(ifPackets_, "meshd_interface_packets_total",
+             "Packets of a hard interface by direction (device counters, rtnetlink).");
+    snapshot(ifBytes_, "meshd_interface_bytes_total",
+             "Bytes of a hard interface by direction (device counters, rtnetlink).");
+    snapshot(ifErrors_, "meshd_interface_errors_total",
+             "Errors of a hard interface by direction (device counters, rtnetlink).");
+    snapshot(ifDropped_, "meshd_interface_dropped_total",
+             "Packets a hard interface dropped, by direction (device counters, rtnetlink).");
+    snapshot(qdiscDrops_, "meshd_qdisc_drops_total",
+             "Packets dropped by a qdisc of a hard interface (rtnetlink).");
+    snapshot(qdiscOverlimits_, "meshd_qdisc_overlimits_total",
+             "Overlimit events of a qdisc of a hard interface (rtnetlink).");
+    snapshot(qdiscRequeues_, "meshd_qdisc_requeues_total",
+             "Requeues of a qdisc of a hard interface (rtnetlink).");
+    snapshot(qdiscBacklog_, "meshd_qdisc_backlog_bytes",
+             "Bytes queued in a qdisc of a hard interface now (rtnetlink).", true);
     metrics.addCollectable(packetDrops_);
     metrics.addCollectable(tcpRetransmits_);
     metrics.addCollectable(runs_);
@@ -162,8 +184,7 @@ void ProbeService::start()
     } else {
         LOG(Info, "probes", "link probe loaded");
     }
-    if (link_ || tcp_ || drops_)
-        tick();
+    tick(); // device and qdisc counters need no BPF
 }
 
 void ProbeService::stop()
@@ -182,6 +203,7 @@ void ProbeService::tick()
     // No exception may leave the event loop: a failed read is logged and
     // the next tick tries again.
     try {
+        readDevices();
         if (link_) {
             attachHardifs();
             readMaps();
@@ -193,6 +215,62 @@ void ProbeService::tick()
     } catch (const std::exception &e) {
         LOG_LIMITED("probe-tick", Error, "probes", "reading the probes failed: %s", e.what());
     }
+}
+
+void ProbeService::readDevices()
+{
+    std::map<int, std::string> hardifs = lowerInterfaces(config_.mesh.interface);
+    std::map<int, std::vector<batman::QdiscStats>> qdiscs;
+    if (!hardifs.empty() && batman::qdiscStats(qdiscs) < 0)
+        LOG_LIMITED("qdisc-stats", Warning, "probes", "reading qdisc statistics failed");
+    std::map<CounterSnapshot::Labels, double> packets, bytes, errors, dropped;
+    std::map<CounterSnapshot::Labels, double> qDrops, qOver, qRequeues, qBacklog;
+    json devices = json::object();
+    for (const auto &[ifindex, name] : hardifs) {
+        batman::DeviceStats d;
+        if (batman::deviceStats(ifindex, d) < 0)
+            continue; // gone since the listing
+        auto put = [&](auto &m, std::uint64_t rx, std::uint64_t tx) {
+            m[{{"interface", name}, {"direction", "rx"}}] = static_cast<double>(rx);
+            m[{{"interface", name}, {"direction", "tx"}}] = static_cast<double>(tx);
+        };
+        put(packets, d.rxPackets, d.txPackets);
+        put(bytes, d.rxBytes, d.txBytes);
+        put(errors, d.rxErrors, d.txErrors);
+        put(dropped, d.rxDropped, d.txDropped);
+        json qlist = json::array();
+        for (const auto &q : qdiscs[ifindex]) {
+            char id[32];
+            std::snprintf(id, sizeof(id), "%s:%x", q.kind.c_str(), q.handle >> 16);
+            CounterSnapshot::Labels l = {{"interface", name}, {"qdisc", id}};
+            qDrops[l] = static_cast<double>(q.drops);
+            qOver[l] = static_cast<double>(q.overlimits);
+            qRequeues[l] = static_cast<double>(q.requeues);
+            qBacklog[l] = static_cast<double>(q.backlogBytes);
+            qlist.push_back({{"qdisc", id},
+                             {"root", q.root},
+                             {"packets", q.packets},
+                             {"drops", q.drops},
+                             {"overlimits", q.overlimits},
+                             {"requeues", q.requeues},
+                             {"backlog_bytes", q.backlogBytes},
+                             {"qlen", q.qlen}});
+        }
+        devices[name] = {{"rx_packets", d.rxPackets}, {"tx_packets", d.txPackets},
+                         {"rx_bytes", d.rxBytes},     {"tx_bytes", d.txBytes},
+                         {"rx_errors", d.rxErrors},   {"tx_errors", d.txErrors},
+                         {"rx_dropped", d.rxDropped}, {"tx_dropped", d.txDropped},
+                         {"qdiscs", qlist}};
+    }
+    ifPackets_->replace(std::move(packets));
+    ifBytes_->replace(std::move(bytes));
+    ifErrors_->replace(std::move(errors));
+    ifDropped_->replace(std::move(dropped));
+    qdiscDrops_->replace(std::move(qDrops));
+    qdiscOverlimits_->replace(std::move(qOver));
+    qdiscRequeues_->replace(std::move(qRequeues));
+    qdiscBacklog_->replace(std::move(qBacklog));
+    devices_ = std::move(devices);
 }
 
 void ProbeService::readDrops()
@@ -408,8 +486,10 @@ json ProbeService::status() const
                 {"attached", attached}};
     if (!attachErrors_.empty())
         out["reason"] = attachErrors_.begin()->first + ": " + attachErrors_.begin()->second;
-    else if (!tcp_)
-        out["note"] = "tier B: " + tcpReason_;
+    else if (!tcp_ || !drops_)
+        out["note"] = "tier B: " + (!tcp_ ? "tcp_retransmits: " + tcpReason_ : std::string()) +
+                      (!tcp_ && !drops_ ? "; " : "") +
+                      (!drops_ ? "drops: " + dropsReason_ : std::string());
     return out;
 }
 
@@ -464,6 +544,12 @@ void ProbeService::registerCommands(CommandRegistry &commands)
             drop["reason"] = dropsReason_;
         }
         list.push_back(drop);
+        list.push_back({{"probe", "netdev"},
+                        {"tier", "A"},
+                        {"what", "device counters and qdisc statistics of the hard interfaces "
+                                 "(rtnetlink, no BPF)"},
+                        {"loaded", true},
+                        {"interfaces", devices_}});
         for (const auto &b : tierB)
             list.push_back({{"probe", b.probe},
                             {"tier", "B"},

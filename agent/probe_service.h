@@ -49,6 +49,7 @@ private:
     void readMaps();
     void readTcp();
     void readDrops();
+    void readDevices();
     std::uint64_t dropRuns_ = 0, dropNanos_ = 0;
     std::uint64_t tcpRuns_ = 0, tcpNanos_ = 0;
 
@@ -83,6 +84,10 @@ private:
     std::shared_ptr<CounterSnapshot> runTime_; // bpf_stats: time in the programs
     std::shared_ptr<CounterSnapshot> tcpRetransmits_;
     std::shared_ptr<CounterSnapshot> packetDrops_;
+    // Device and qdisc statistics of the hard interfaces (rtnetlink, no BPF).
+    std::shared_ptr<CounterSnapshot> ifPackets_, ifBytes_, ifErrors_, ifDropped_;
+    std::shared_ptr<CounterSnapshot> qdiscDrops_, qdiscOverlimits_, qdiscRequeues_, qdiscBacklog_;
+    nlohmann::json devices_ = nlohmann::json::object(); // hardif -> counters, as of the last read
 };
 
 } // namespace meshd

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <sys/stat.h>
 #include <vector>
 
 #include "drops.skel.h"
@@ -61,6 +62,9 @@ std::string DropProbe::load(const std::string &btfPath)
     drops_bpf *skel = drops_bpf__open_opts(&opts);
     if (!skel)
         return std::string("cannot open the embedded BPF object: ") + std::strerror(errno);
+    struct stat ns{};
+    if (stat("/proc/self/ns/net", &ns) == 0)
+        skel->rodata->meshd_netns_inum = static_cast<__u32>(ns.st_ino);
     bpf_program__set_autoload(hasReasons_ ? skel->progs.meshd_drops : skel->progs.meshd_drops_reason,
                               false);
     if (int err = drops_bpf__load(skel); err < 0) {

@@ -5,7 +5,9 @@
  * to __sk_buff data is UAPI too). Counts frames per
  * (interface, neighbour, direction) and per batman-adv packet type, and
  * measures loss from the sequence numbers of each neighbour's own OGMs
- * (BATMAN_IV) or ELP probes (BATMAN_V). Never drops or changes a frame. */
+ * (BATMAN_IV) or ELP probes (BATMAN_V). Never drops or changes a frame,
+ * and answers TC_ACT_UNSPEC so that the filters after it on the same hook
+ * still run (TC_ACT_OK would end the chain). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -138,7 +140,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	} else {
 		/* Every frame on an Ethernet device has its header. */
 		if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		if (eth.h_proto != bpf_htons(ETH_P_BATMAN)) {
 			type = MESHD_FT_NON_BATMAN;
 			goto count;
@@ -205,7 +207,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 count:
 	count_link(skb->ifindex, dir, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest, skb->len,
 		   type);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

@@ -20,9 +20,30 @@ struct dst_entry {
 	struct net_device *dev;
 } __attribute__((preserve_access_index));
 
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct sock_common {
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
 struct sock {
+	struct sock_common __sk_common;
 	struct dst_entry *sk_dst_cache;
 } __attribute__((preserve_access_index));
+
+/* meshd's network namespace (its inode number), set before loading: the
+ * event fires for every namespace, meshd reports its own. 0: all. */
+const volatile __u32 meshd_netns_inum = 0;
 
 struct sk_buff;
 
@@ -35,7 +56,12 @@ struct {
 
 static __always_inline void count(const struct sock *sk)
 {
-	struct dst_entry *dst = BPF_CORE_READ(sk, sk_dst_cache);
+	struct dst_entry *dst;
+
+	if (meshd_netns_inum && bpf_core_field_exists(sk->__sk_common.skc_net) &&
+	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != meshd_netns_inum)
+		return;
+	dst = BPF_CORE_READ(sk, sk_dst_cache);
 	__u32 ifindex = dst ? (__u32)BPF_CORE_READ(dst, dev, ifindex) : 0;
 	__u64 one = 1, *v = bpf_map_lookup_elem(&tcp_retransmits, &ifindex);
 

@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstring>
+#include <sys/stat.h>
 #include <vector>
 
 #include "tcp.skel.h"
@@ -54,6 +55,9 @@ std::string TcpProbe::load(const std::string &btfPath)
         return std::string("cannot open the embedded BPF object: ") + std::strerror(errno);
     bool withErr = params >= 4;
     variant_ = withErr ? "sk, skb, err" : "sk, skb";
+    struct stat ns{};
+    if (stat("/proc/self/ns/net", &ns) == 0)
+        skel->rodata->meshd_netns_inum = static_cast<__u32>(ns.st_ino);
     bpf_program__set_autoload(withErr ? skel->progs.meshd_tcp_retransmit
                                       : skel->progs.meshd_tcp_retransmit_err,
                               false);

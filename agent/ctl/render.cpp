@@ -145,11 +145,39 @@ std::string renderProbes(const json &rows)
          [](const json &r) {
              if (!r.value("loaded", false))
                  return field(r, "reason");
-             std::string where;
-             if (r.contains("attached") && r["attached"].is_array())
+             if (r.contains("attached") && r["attached"].is_array()) {
+                 std::string where;
                  for (const auto &h : r["attached"])
                      where += (where.empty() ? "" : ", ") + formatScalar(h);
-             return where.empty() ? std::string("(no hard interfaces yet)") : where;
+                 return where.empty() ? std::string("(no hard interfaces yet)") : where;
+             }
+             // Tracing probes: what they hooked, and how much they saw.
+             std::string what = r.contains("event_arguments")
+                                    ? "tcp:tcp_retransmit_skb (" + field(r, "event_arguments") + ")"
+                                : r.contains("reasons_named")
+                                    ? std::string("skb:kfree_skb") +
+                                          (r.value("reasons_named", false) ? " (reasons named)"
+                                                                           : " (no reasons)")
+                                : r.contains("interfaces") ? std::string("rtnetlink")
+                                                           : std::string("loaded");
+             std::uint64_t total = 0;
+             for (const char *k : {"retransmits", "drops"})
+                 if (r.contains(k) && r[k].is_object())
+                     for (const auto &[name, v] : r[k].items()) {
+                         if (v.is_number())
+                             total += v.get<std::uint64_t>();
+                         else if (v.is_object())
+                             for (const auto &[reason, n] : v.items())
+                                 if (n.is_number())
+                                     total += n.get<std::uint64_t>();
+                     }
+             if (r.contains("retransmits"))
+                 what += ", " + std::to_string(total) + " retransmissions";
+             if (r.contains("drops"))
+                 what += ", " + std::to_string(total) + " drops";
+             if (r.contains("interfaces") && r["interfaces"].is_object())
+                 what += ", " + std::to_string(r["interfaces"].size()) + " interfaces";
+             return what;
          }},
     };
     return renderTable(cols, rows);

@@ -162,6 +162,59 @@ python3 -c "import sys; sys.exit(0 if float('${m_drop:-0}') >= 25 else 1)" &&
     ok "metric meshd_packet_drops_total{reason=no_socket} >= 25 ($m_drop)" ||
     bad "metric meshd_packet_drops_total{reason=no_socket} >= 25" "got '$m_drop'"
 
+# Device and qdisc counters (rtnetlink, no BPF): a slow tbf on the bridge
+# port drops most of a burst of 200 datagrams towards the peer.
+in_ns tc qdisc add dev va root tbf rate 1mbit burst 4k limit 8k
+in_ns python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(200):
+    s.sendto(b"x" * 1000, ("198.18.1.2", 9))'
+netdev() { ctl --json probes | python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin) if x["probe"] == "netdev"][0]
+print(json.dumps(p["interfaces"].get("va", {})))'; }
+tbf_dropped() { python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+q = [q for q in d.get("qdiscs", []) if q["qdisc"].startswith("tbf:")]
+sys.exit(0 if d.get("rx_packets", 0) >= 12 and q and q[0]["drops"] > 0 and q[0]["root"] else 1)' "$(netdev)"; }
+for _ in $(seq 30); do tbf_dropped && break; sleep 0.2; done
+if tbf_dropped; then ok "netdev: va's device counters and its tbf qdisc's drops are read"
+else bad "netdev: va's device counters and its tbf qdisc's drops are read" "$(netdev | head -c 600)"; fi
+qd=$(in_ns curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^meshd_qdisc_drops_total\{interface="va",qdisc="tbf:/ {print $2}')
+python3 -c "import sys; sys.exit(0 if float('${qd:-0}') > 0 else 1)" &&
+    ok "metric meshd_qdisc_drops_total for va's tbf > 0 ($qd)" || bad "metric meshd_qdisc_drops_total for va's tbf > 0" "got '$qd'"
+rxp=$(metric 'meshd_interface_packets_total{direction="rx",interface="va"}')
+python3 -c "import sys; sys.exit(0 if float('${rxp:-0}') >= 12 else 1)" &&
+    ok "metric meshd_interface_packets_total{rx,va} >= 12 ($rxp)" || bad "metric meshd_interface_packets_total{rx,va} >= 12" "got '$rxp'"
+in_ns tc qdisc del dev va root
+
+# The probe answers TC_ACT_UNSPEC: a filter after it (a higher pref than
+# meshd's 28019) still runs. Here one at pref 40000 drops all the bridge
+# port sends, so the peer receives none of 20 datagrams.
+cat >"$DIR/drop_all.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+SEC("tc") int drop_all(struct __sk_buff *skb) { return TC_ACT_SHOT; }
+char LICENSE[] SEC("license") = "GPL";
+C
+clang -target bpf -O2 -idirafter "/usr/include/$(gcc -print-multiarch)" -c "$DIR/drop_all.bpf.c" -o "$DIR/drop_all.bpf.o"
+in_ns tc filter add dev va egress prio 40000 handle 4 bpf da obj "$DIR/drop_all.bpf.o" sec tc
+peer_rx() { ip -n "$NS-peer" -s -j link show vb | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+before=$(peer_rx)
+in_ns python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    s.sendto(b"x" * 100, ("198.18.1.2", 9))'
+sleep 0.3
+after=$(peer_rx)
+[ "$after" -eq "$before" ] && ok "a filter after meshd's on the same hook still runs (peer got 0 of 20)" ||
+    bad "a filter after meshd's on the same hook still runs" "the peer received $((after - before)) frames"
+in_ns tc filter del dev va egress prio 40000 handle 4 bpf
+
 # Another tc program on the same hook (added by tc, at its own priority)
 # stays, and ours goes on exit.
 in_ns tc filter add dev va ingress prio 1 handle 7 bpf da obj "$BUILD/bpf/link.bpf.o" sec tc

@@ -136,10 +136,13 @@ TEST_CASE("links and probes render as tables", "[render]")
     CHECK_THAT(out, Catch::Contains("1/7"));
     CHECK(renderResult("links", json::array()).find("no neighbours") != std::string::npos);
 
-    json probes = json::parse(R"([
+    json probes = json::parse(R"J([
         {"probe": "link", "tier": "A", "loaded": true, "attached": ["l-n2", "l-n3"]},
-        {"probe": "drops", "tier": "B", "loaded": false, "reason": "no BTF"}])");
+        {"probe": "drops", "tier": "B", "loaded": false, "reason": "no BTF"},
+        {"probe": "tcp_retransmits", "tier": "B", "loaded": true, "event_arguments": "sk, skb",
+         "retransmits": {"l-n2": 3, "(no route)": 1}}])J");
     out = renderResult("probes", probes);
     CHECK_THAT(out, Catch::Contains("l-n2, l-n3"));
     CHECK_THAT(out, Catch::Contains("no BTF"));
+    CHECK_THAT(out, Catch::Contains("tcp:tcp_retransmit_skb (sk, skb), 4 retransmissions"));
 }
