@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <prometheus/collectable.h>
@@ -34,6 +35,37 @@ private:
     bool gauge_; // exported as a gauge (a level, not a count)
     mutable std::mutex mutex_;
     std::map<Labels, double> values_;
+};
+
+// Histograms the kernel keeps (bucket counts read from BPF maps), exported
+// as they are read, with their upper bounds in seconds.
+class HistogramSnapshot : public prometheus::Collectable {
+public:
+    using Labels = std::map<std::string, std::string>;
+    struct Value {
+        std::vector<std::uint64_t> counts; // per bucket, not cumulative; the last is +Inf
+        double sum = 0;
+    };
+
+    // `bounds`: upper bounds of all but the last (+Inf) bucket, ascending.
+    HistogramSnapshot(std::string name, std::string help, std::vector<double> bounds)
+        : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds))
+    {
+    }
+
+    void replace(std::map<Labels, Value> values)
+    {
+        std::lock_guard lock(mutex_);
+        values_ = std::move(values);
+    }
+
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::string name_, help_;
+    std::vector<double> bounds_;
+    mutable std::mutex mutex_;
+    std::map<Labels, Value> values_;
 };
 
 } // namespace meshd

@@ -2,6 +2,8 @@
 #include "probe_service.h"
 
 #include <bpf/bpf.h>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <dirent.h>
 #include <net/if.h>
@@ -15,6 +17,7 @@
 #include "netdev.h"
 #include "tcp_probe.h"
 #include "drops_probe.h"
+#include "sojourn_probe.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -58,11 +61,8 @@ std::map<int, std::string> lowerInterfaces(const std::string &mesh)
 struct TierB {
     const char *probe, *what;
 };
-// Tier B probes need BTF and BPF tracing. tcp_retransmits and drops are
-// here; this one comes in a later build.
-const TierB tierB[] = {
-    {"qdisc_sojourn", "queueing delay per interface (qdisc enqueue/dequeue)"},
-};
+// Tier B probes need BTF and BPF tracing; all are in this build.
+const std::array<TierB, 0> tierB{};
 
 std::string interfaceLabel(std::uint32_t ifindex)
 {
@@ -108,6 +108,14 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
           "Packets the kernel dropped, by reason as the running kernel names it (tier B "
           "probe drops; \"unknown\" before 5.17)."))
 {
+    std::vector<double> bounds;
+    for (int b = 0; b < MESHD_SOJOURN_BUCKETS - 1; b++)
+        bounds.push_back(std::ldexp(1.0, b) / 1e6); // 2^b µs, in seconds
+    sojournHistogram_ = std::make_shared<HistogramSnapshot>(
+        "meshd_qdisc_sojourn_seconds",
+        "Time packets waited in the qdiscs of an interface (tier B probe qdisc_sojourn).",
+        std::move(bounds));
+    metrics.addCollectable(sojournHistogram_);
     auto snapshot = [&](std::shared_ptr<CounterSnapshot> &to, const char *name, const char *help,
                         bool gauge = false) {
         to = std::make_shared<CounterSnapshot>(name, help, gauge);
@@ -139,6 +147,7 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
     loaded_.Add({{"probe", "link"}}).Set(0);
     loaded_.Add({{"probe", "tcp_retransmits"}}).Set(0);
     loaded_.Add({{"probe", "drops"}}).Set(0);
+    loaded_.Add({{"probe", "qdisc_sojourn"}}).Set(0);
     for (const auto &b : tierB)
         loaded_.Add({{"probe", b.probe}}).Set(0);
 }
@@ -176,6 +185,15 @@ void ProbeService::start()
             drops_->hasReasons() ? "with reasons" : "this kernel gives no reasons");
         loaded_.Add({{"probe", "drops"}}).Set(1);
     }
+    sojourn_ = std::make_unique<bpfprobe::SojournProbe>();
+    sojournReason_ = sojourn_->load(config_.probes.btf);
+    if (!sojournReason_.empty()) {
+        LOG(Warning, "probes", "qdisc_sojourn probe not loaded: %s", sojournReason_.c_str());
+        sojourn_.reset();
+    } else {
+        LOG(Info, "probes", "qdisc_sojourn probe loaded");
+        loaded_.Add({{"probe", "qdisc_sojourn"}}).Set(1);
+    }
     link_ = std::make_unique<bpfprobe::LinkProbe>();
     linkReason_ = link_->load();
     if (!linkReason_.empty()) {
@@ -212,6 +230,8 @@ void ProbeService::tick()
             readTcp();
         if (drops_)
             readDrops();
+        if (sojourn_)
+            readSojourn();
     } catch (const std::exception &e) {
         LOG_LIMITED("probe-tick", Error, "probes", "reading the probes failed: %s", e.what());
     }
@@ -271,6 +291,31 @@ void ProbeService::readDevices()
     qdiscRequeues_->replace(std::move(qRequeues));
     qdiscBacklog_->replace(std::move(qBacklog));
     devices_ = std::move(devices);
+}
+
+void ProbeService::readSojourn()
+{
+    std::map<std::uint32_t, bpfprobe::SojournHistogram> byIfindex;
+    if (sojourn_->read(byIfindex) < 0) {
+        LOG_LIMITED("probe-read-sojourn", Warning, "probes", "reading the sojourn map failed");
+        return;
+    }
+    std::map<HistogramSnapshot::Labels, HistogramSnapshot::Value> values;
+    json byInterface = json::object();
+    for (const auto &[ifindex, h] : byIfindex) {
+        std::string name = interfaceLabel(ifindex);
+        HistogramSnapshot::Value v;
+        v.counts.assign(h.buckets.begin(), h.buckets.end());
+        v.sum = static_cast<double>(h.sumNs) / 1e9;
+        std::uint64_t n = 0;
+        for (auto c : h.buckets)
+            n += c;
+        byInterface[name] = {{"packets", n},
+                             {"mean_us", n ? static_cast<double>(h.sumNs) / 1e3 / static_cast<double>(n) : 0.0}};
+        values[{{"interface", name}}] = std::move(v);
+    }
+    sojournHistogram_->replace(std::move(values));
+    sojournByInterface_ = std::move(byInterface);
 }
 
 void ProbeService::readDrops()
@@ -481,6 +526,8 @@ json ProbeService::status() const
         loaded.push_back("tcp_retransmits");
     if (drops_)
         loaded.push_back("drops");
+    if (sojourn_)
+        loaded.push_back("qdisc_sojourn");
     json out = {{"state", attachErrors_.empty() ? "ok" : "degraded"},
                 {"loaded", loaded},
                 {"attached", attached}};
@@ -544,6 +591,18 @@ void ProbeService::registerCommands(CommandRegistry &commands)
             drop["reason"] = dropsReason_;
         }
         list.push_back(drop);
+        json soj = {{"probe", "qdisc_sojourn"},
+                    {"tier", "B"},
+                    {"what", "time packets wait in qdiscs, per interface "
+                             "(qdisc:qdisc_enqueue/qdisc_dequeue)"}};
+        if (sojourn_) {
+            soj["loaded"] = true;
+            soj["interfaces"] = sojournByInterface_;
+        } else {
+            soj["loaded"] = false;
+            soj["reason"] = sojournReason_;
+        }
+        list.push_back(soj);
         list.push_back({{"probe", "netdev"},
                         {"tier", "A"},
                         {"what", "device counters and qdisc statistics of the hard interfaces "

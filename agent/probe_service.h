@@ -17,6 +17,7 @@ namespace bpfprobe {
 class LinkProbe;
 class TcpProbe;
 class DropProbe;
+class SojournProbe;
 } // namespace bpfprobe
 namespace prometheus {
 template <typename T> class Family;
@@ -27,6 +28,7 @@ namespace meshd {
 
 class Metrics;
 class CounterSnapshot;
+class HistogramSnapshot;
 
 // The eBPF probes as the agent sees them: loads what the kernel accepts,
 // attaches the link probe to every hard interface of the mesh (and again
@@ -50,6 +52,7 @@ private:
     void readTcp();
     void readDrops();
     void readDevices();
+    void readSojourn();
     std::uint64_t dropRuns_ = 0, dropNanos_ = 0;
     std::uint64_t tcpRuns_ = 0, tcpNanos_ = 0;
 
@@ -60,6 +63,10 @@ private:
     std::unique_ptr<bpfprobe::TcpProbe> tcp_;
     std::string tcpReason_;
     std::map<std::string, std::uint64_t> tcpByInterface_; // as of the last read
+    std::unique_ptr<bpfprobe::SojournProbe> sojourn_;
+    std::string sojournReason_;
+    nlohmann::json sojournByInterface_ = nlohmann::json::object();
+    std::shared_ptr<HistogramSnapshot> sojournHistogram_;
     std::unique_ptr<bpfprobe::DropProbe> drops_;
     std::string dropsReason_;
     nlohmann::json dropsByInterface_ = nlohmann::json::object(); // interface -> reason -> n

@@ -158,6 +158,8 @@ std::string renderProbes(const json &rows)
                                     ? std::string("skb:kfree_skb") +
                                           (r.value("reasons_named", false) ? " (reasons named)"
                                                                            : " (no reasons)")
+                                : r.value("probe", "") == "qdisc_sojourn"
+                                    ? std::string("qdisc:qdisc_enqueue/qdisc_dequeue")
                                 : r.contains("interfaces") ? std::string("rtnetlink")
                                                            : std::string("loaded");
              std::uint64_t total = 0;

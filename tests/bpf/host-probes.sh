@@ -188,6 +188,17 @@ python3 -c "import sys; sys.exit(0 if float('${qd:-0}') > 0 else 1)" &&
 rxp=$(metric 'meshd_interface_packets_total{direction="rx",interface="va"}')
 python3 -c "import sys; sys.exit(0 if float('${rxp:-0}') >= 12 else 1)" &&
     ok "metric meshd_interface_packets_total{rx,va} >= 12 ($rxp)" || bad "metric meshd_interface_packets_total{rx,va} >= 12" "got '$rxp'"
+sojourn() { ctl --json probes | python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin) if x["probe"] == "qdisc_sojourn"][0]
+print(json.dumps(p))'; }
+queued() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("loaded") and p.get("interfaces", {}).get("va", {}).get("packets", 0) > 0 else 1)' "$(sojourn)"; }
+for _ in $(seq 30); do queued && break; sleep 0.2; done
+if queued; then ok "qdisc_sojourn: packets queued in va's tbf are timed ($(sojourn | head -c 300))"
+else bad "qdisc_sojourn: packets queued in va's tbf are timed" "$(sojourn | head -c 600)"; fi
+sc=$(metric 'meshd_qdisc_sojourn_seconds_count{interface="va"}')
+python3 -c "import sys; sys.exit(0 if float('${sc:-0}') > 0 else 1)" &&
+    ok "metric meshd_qdisc_sojourn_seconds_count{va} > 0 ($sc)" || bad "metric meshd_qdisc_sojourn_seconds_count{va} > 0" "got '$sc'"
 in_ns tc qdisc del dev va root
 
 # The probe answers TC_ACT_UNSPEC: a filter after it (a higher pref than

@@ -23,6 +23,8 @@ check_json "n1: status reports the probes ok" '.probes.state == "ok"' ctl n1 --j
 check_json "n1: tier B tcp_retransmits loads on 6.1 with the (sk, skb) event" \
     'any(.[]; .probe == "tcp_retransmits" and .loaded and .event_arguments == "sk, skb")' \
     ctl n1 --json probes
+check_json "n1: tier B qdisc_sojourn loads on 6.1" \
+    'any(.[]; .probe == "qdisc_sojourn" and .loaded)' ctl n1 --json probes
 check_json "n1: tier B drops loads on 6.1 and names reasons from this kernel's BTF" \
     'any(.[]; .probe == "drops" and .loaded and .reasons_named)' ctl n1 --json probes
 rx() { ctl n1 --json links | jq --arg m "$1" --arg h "$2" '[.[] | select(.neighbor == $m and .hardif == $h) | .rx_packets] | add // 0'; }
@@ -51,6 +53,18 @@ else fail "n1: n2's loss ratio rises above 20% with 50% loss" "ratio $(loss "$n2
 check "n1: n3's link stays clean (loss ratio $(loss "$n3mac"))" jq -n -e --argjson l "$(loss "$n3mac")" '$l < 0.1'
 m=$(metric n1 "meshd_link_loss_ratio{hardif=\"l-n2\",neighbor=\"$n2mac\"}")
 check "n1: meshd_link_loss_ratio for n2 is exported ($m)" jq -n -e --argjson l "${m:-0}" '$l > 0.2'
+
+# An interface that goes away and comes back gets the probe again (a new
+# ifindex): manage mode re-attaches it to bat0, the probe follows.
+on n1 ip link del l-n3
+topology <<T
+link n1 n3
+T
+eventually_json "n1: the link probe is attached to the re-created l-n3" \
+    '(.[0].attached | sort) == ["l-n2", "l-n3"]' ctl n1 --json probes
+n3mac=$(on n3 ip -j link show l-n1 | jq -r '.[0].address')
+back() { [ "$(rx "$n3mac" l-n3)" -gt 3 ]; }
+check "n1: frames from n3 are counted again on the new l-n3" wait_until 20 back
 
 for n in n1 n2 n3; do meshd_stop $n; done
 check "n1: meshd removed its tc programs on exit" sh -c "! /usr/sbin/ip netns exec n1 /usr/sbin/tc filter show dev l-n2 ingress | grep -q 'pref 28019'"
