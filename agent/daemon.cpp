@@ -14,6 +14,10 @@
 #include "module.h"
 #if MESHD_HAVE_BPF
 #include "probe_service.h"
+#else
+namespace meshd {
+class ProbeService {}; // built without BPF: never created
+} // namespace meshd
 #endif
 
 namespace meshd {
