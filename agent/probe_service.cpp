@@ -493,12 +493,17 @@ void ProbeService::readMaps()
             nanos += info.run_time_ns;
         }
     }
+    std::uint64_t sojournRuns = 0, sojournNanos = 0;
+    if (sojourn_)
+        sojourn_->stats(sojournRuns, sojournNanos);
     runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)},
                     {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpRuns_)},
-                    {{{"probe", "drops"}}, static_cast<double>(dropRuns_)}});
+                    {{{"probe", "drops"}}, static_cast<double>(dropRuns_)},
+                    {{{"probe", "qdisc_sojourn"}}, static_cast<double>(sojournRuns)}});
     runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9},
                        {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpNanos_) / 1e9},
-                       {{{"probe", "drops"}}, static_cast<double>(dropNanos_) / 1e9}});
+                       {{{"probe", "drops"}}, static_cast<double>(dropNanos_) / 1e9},
+                       {{{"probe", "qdisc_sojourn"}}, static_cast<double>(sojournNanos) / 1e9}});
 
     json list = json::array();
     for (auto &[key, row] : rows) {

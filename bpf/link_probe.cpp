@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "link_probe.h"
 
+#include <algorithm>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
@@ -15,13 +16,54 @@ namespace {
 
 std::string errorText(int err) { return std::strerror(err < 0 ? -err : err); }
 
-// Walks a hash map and sums each key's per-CPU values with `add`.
+// Reads a per-CPU hash map in batches of up to 256 entries per system call
+// (BPF_MAP_LOOKUP_BATCH, Linux 5.6+). Returns false when the kernel has no
+// batched lookups for it, before `add` saw anything.
+template <typename Key, typename Value, typename Add>
+bool readBatched(int fd, int cpus, Add add, int &err)
+{
+    static_assert(sizeof(Value) % 8 == 0, "per-CPU values are 8-byte aligned");
+    constexpr std::uint32_t chunk = 256;
+    std::vector<Key> keys(chunk);
+    std::vector<Value> values(chunk * static_cast<std::size_t>(cpus));
+    std::vector<Value> one(static_cast<std::size_t>(cpus));
+    Key batch{};
+    bool first = true;
+    for (;;) {
+        std::uint32_t count = chunk;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        int rc = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(),
+                                      values.data(), &count, &opts);
+        int e = rc < 0 ? errno : 0;
+        if (rc < 0 && first && e != ENOENT && count == 0) {
+            if (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP || e == ENOSYS)
+                return false; // no batched lookups here: walk the keys instead
+            err = -e;
+            return true;
+        }
+        for (std::uint32_t i = 0; i < count; i++) {
+            std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(i) * cpus, cpus, one.begin());
+            add(keys[i], one);
+        }
+        first = false;
+        if (rc < 0) {
+            err = e == ENOENT ? 0 : -e; // ENOENT: that was the last batch
+            return true;
+        }
+    }
+}
+
+// Sums each key's per-CPU values with `add`: batched where the kernel can,
+// else one lookup per key.
 template <typename Key, typename Value, typename Add>
 int readPerCpu(int fd, Add add)
 {
     int cpus = libbpf_num_possible_cpus();
     if (cpus <= 0)
         return cpus < 0 ? cpus : -EINVAL;
+    int err = 0;
+    if (readBatched<Key, Value>(fd, cpus, add, err))
+        return err;
     std::vector<Value> values(static_cast<std::size_t>(cpus));
     Key key{}, next{};
     Key *prev = nullptr;

@@ -261,3 +261,25 @@ TEST_CASE("ELP sequence numbers give loss for BATMAN_V", "[bpf]")
     REQUIRE(f.probe.readLoss(all) == 0);
     CHECK(all.size() == 1);
 }
+
+TEST_CASE("more neighbours than one read batch are all read back", "[bpf]")
+{
+    Fixture f;
+    for (int i = 0; i < 600; i++) {
+        MacBytes m{0x02, 0x10, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+        f.rx(frame(us, m, 0x0800, {}, 64 + i % 7));
+    }
+    std::vector<LinkCounter> v;
+    REQUIRE(f.probe.readLinks(v) == 0);
+    CHECK(v.size() == 600);
+    std::uint64_t packets = 0, bytes = 0;
+    for (const auto &c : v) {
+        packets += c.packets;
+        bytes += c.bytes;
+    }
+    CHECK(packets == 600);
+    std::uint64_t want = 0;
+    for (int i = 0; i < 600; i++)
+        want += 64 + i % 7;
+    CHECK(bytes == want);
+}
