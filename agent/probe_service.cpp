@@ -137,6 +137,8 @@ ProbeService::ProbeService(EventLoop &loop, const Config &config, Metrics &metri
              "Requeues of a qdisc of a hard interface (rtnetlink).");
     snapshot(qdiscBacklog_, "meshd_qdisc_backlog_bytes",
              "Bytes queued in a qdisc of a hard interface now (rtnetlink).", true);
+    snapshot(cakeDelay_, "meshd_qdisc_cake_delay_seconds",
+             "Queueing delay of a CAKE tin as CAKE reports it (peak, avg, base).", true);
     metrics.addCollectable(packetDrops_);
     metrics.addCollectable(tcpRetransmits_);
     metrics.addCollectable(runs_);
@@ -244,7 +246,7 @@ void ProbeService::readDevices()
     if (!hardifs.empty() && batman::qdiscStats(qdiscs) < 0)
         LOG_LIMITED("qdisc-stats", Warning, "probes", "reading qdisc statistics failed");
     std::map<CounterSnapshot::Labels, double> packets, bytes, errors, dropped;
-    std::map<CounterSnapshot::Labels, double> qDrops, qOver, qRequeues, qBacklog;
+    std::map<CounterSnapshot::Labels, double> qDrops, qOver, qRequeues, qBacklog, cakeDelay;
     json devices = json::object();
     for (const auto &[ifindex, name] : hardifs) {
         batman::DeviceStats d;
@@ -267,14 +269,35 @@ void ProbeService::readDevices()
             qOver[l] = static_cast<double>(q.overlimits);
             qRequeues[l] = static_cast<double>(q.requeues);
             qBacklog[l] = static_cast<double>(q.backlogBytes);
-            qlist.push_back({{"qdisc", id},
-                             {"root", q.root},
-                             {"packets", q.packets},
-                             {"drops", q.drops},
-                             {"overlimits", q.overlimits},
-                             {"requeues", q.requeues},
-                             {"backlog_bytes", q.backlogBytes},
-                             {"qlen", q.qlen}});
+            json row = {{"qdisc", id},
+                        {"root", q.root},
+                        {"packets", q.packets},
+                        {"drops", q.drops},
+                        {"overlimits", q.overlimits},
+                        {"requeues", q.requeues},
+                        {"backlog_bytes", q.backlogBytes},
+                        {"qlen", q.qlen}};
+            if (!q.tins.empty()) {
+                json tins = json::array();
+                for (const auto &t : q.tins) {
+                    tins.push_back({{"tin", t.index},
+                                    {"peak_delay_us", t.peakDelayUs},
+                                    {"avg_delay_us", t.avgDelayUs},
+                                    {"base_delay_us", t.baseDelayUs},
+                                    {"sent_packets", t.sentPackets},
+                                    {"dropped_packets", t.droppedPackets},
+                                    {"backlog_bytes", t.backlogBytes}});
+                    for (auto [which, us] : {std::pair{"peak", t.peakDelayUs},
+                                             {"avg", t.avgDelayUs},
+                                             {"base", t.baseDelayUs}})
+                        cakeDelay[{{"interface", name},
+                                   {"qdisc", id},
+                                   {"tin", std::to_string(t.index)},
+                                   {"delay", which}}] = us / 1e6;
+                }
+                row["tins"] = tins;
+            }
+            qlist.push_back(row);
         }
         devices[name] = {{"rx_packets", d.rxPackets}, {"tx_packets", d.txPackets},
                          {"rx_bytes", d.rxBytes},     {"tx_bytes", d.txBytes},
@@ -290,6 +313,7 @@ void ProbeService::readDevices()
     qdiscOverlimits_->replace(std::move(qOver));
     qdiscRequeues_->replace(std::move(qRequeues));
     qdiscBacklog_->replace(std::move(qBacklog));
+    cakeDelay_->replace(std::move(cakeDelay));
     devices_ = std::move(devices);
 }
 

@@ -94,6 +94,7 @@ private:
     // Device and qdisc statistics of the hard interfaces (rtnetlink, no BPF).
     std::shared_ptr<CounterSnapshot> ifPackets_, ifBytes_, ifErrors_, ifDropped_;
     std::shared_ptr<CounterSnapshot> qdiscDrops_, qdiscOverlimits_, qdiscRequeues_, qdiscBacklog_;
+    std::shared_ptr<CounterSnapshot> cakeDelay_;
     nlohmann::json devices_ = nlohmann::json::object(); // hardif -> counters, as of the last read
 };
 

@@ -3,9 +3,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <linux/gen_stats.h>
+#include <linux/rtnetlink.h>
+#include <map>
 #include <linux/pkt_sched.h>
 #include <memory>
 #include <netlink/cache.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
@@ -23,6 +28,79 @@ Sock routeSocket()
     if (s && nl_connect(s.get(), NETLINK_ROUTE) < 0)
         s.reset();
     return s;
+}
+
+// CAKE's per-tin statistics live in its TCA_STATS_APP attributes, which
+// libnl does not parse: one raw RTM_GETQDISC dump reads them.
+struct CakeDump {
+    std::map<std::pair<int, std::uint32_t>, std::vector<CakeTin>> tins; // (ifindex, handle)
+};
+
+int onCakeQdisc(nl_msg *msg, void *arg)
+{
+    auto *dump = static_cast<CakeDump *>(arg);
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (!nlmsg_valid_hdr(hdr, sizeof(tcmsg)))
+        return NL_SKIP;
+    auto *tcm = static_cast<tcmsg *>(nlmsg_data(hdr));
+    nlattr *tb[TCA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_KIND] ||
+        !tb[TCA_STATS2])
+        return NL_SKIP;
+    if (nla_strcmp(tb[TCA_KIND], "cake") != 0)
+        return NL_SKIP;
+    nlattr *stats[TCA_STATS_MAX + 1];
+    if (nla_parse_nested(stats, TCA_STATS_MAX, tb[TCA_STATS2], nullptr) < 0 ||
+        !stats[TCA_STATS_APP])
+        return NL_SKIP;
+    nlattr *cake[TCA_CAKE_STATS_MAX + 1];
+    if (nla_parse_nested(cake, TCA_CAKE_STATS_MAX, stats[TCA_STATS_APP], nullptr) < 0 ||
+        !cake[TCA_CAKE_STATS_TIN_STATS])
+        return NL_SKIP;
+    static nla_policy tinPolicy[TCA_CAKE_TIN_STATS_MAX + 1] = {};
+    for (int a : {TCA_CAKE_TIN_STATS_PEAK_DELAY_US, TCA_CAKE_TIN_STATS_AVG_DELAY_US,
+                  TCA_CAKE_TIN_STATS_BASE_DELAY_US, TCA_CAKE_TIN_STATS_SENT_PACKETS,
+                  TCA_CAKE_TIN_STATS_DROPPED_PACKETS, TCA_CAKE_TIN_STATS_BACKLOG_BYTES})
+        tinPolicy[a].type = NLA_U32;
+    std::vector<CakeTin> tins;
+    nlattr *tin;
+    int rem;
+    nla_for_each_nested(tin, cake[TCA_CAKE_STATS_TIN_STATS], rem)
+    {
+        nlattr *t[TCA_CAKE_TIN_STATS_MAX + 1];
+        if (nla_parse_nested(t, TCA_CAKE_TIN_STATS_MAX, tin, tinPolicy) < 0)
+            continue; // a malformed tin is skipped, not misread
+        CakeTin c;
+        c.index = static_cast<unsigned>(nla_type(tin)) - 1;
+        auto u32 = [&](int a) { return t[a] ? nla_get_u32(t[a]) : 0u; };
+        c.peakDelayUs = u32(TCA_CAKE_TIN_STATS_PEAK_DELAY_US);
+        c.avgDelayUs = u32(TCA_CAKE_TIN_STATS_AVG_DELAY_US);
+        c.baseDelayUs = u32(TCA_CAKE_TIN_STATS_BASE_DELAY_US);
+        c.sentPackets = u32(TCA_CAKE_TIN_STATS_SENT_PACKETS);
+        c.droppedPackets = u32(TCA_CAKE_TIN_STATS_DROPPED_PACKETS);
+        c.backlogBytes = u32(TCA_CAKE_TIN_STATS_BACKLOG_BYTES);
+        tins.push_back(c);
+    }
+    dump->tins[{tcm->tcm_ifindex, tcm->tcm_handle}] = std::move(tins);
+    return NL_OK;
+}
+
+void readCakeTins(std::map<int, std::vector<QdiscStats>> &out)
+{
+    Sock s = routeSocket();
+    if (!s)
+        return;
+    CakeDump dump;
+    nl_socket_modify_cb(s.get(), NL_CB_VALID, NL_CB_CUSTOM, onCakeQdisc, &dump);
+    tcmsg req{};
+    req.tcm_family = AF_UNSPEC;
+    if (nl_send_simple(s.get(), RTM_GETQDISC, NLM_F_DUMP, &req, sizeof(req)) < 0 ||
+        nl_recvmsgs_default(s.get()) < 0)
+        return;
+    for (auto &[ifindex, qdiscs] : out)
+        for (auto &q : qdiscs)
+            if (auto it = dump.tins.find({ifindex, q.handle}); it != dump.tins.end())
+                q.tins = it->second;
 }
 
 } // namespace
@@ -78,6 +156,12 @@ int qdiscStats(std::map<int, std::vector<QdiscStats>> &out)
         out[rtnl_tc_get_ifindex(tc)].push_back(std::move(q));
     }
     nl_cache_free(cache);
+    bool cake = false;
+    for (const auto &[ifindex, qdiscs] : out)
+        for (const auto &q : qdiscs)
+            cake = cake || q.kind == "cake";
+    if (cake)
+        readCakeTins(out);
     return 0;
 }
 

@@ -14,6 +14,13 @@ struct DeviceStats {
     std::uint64_t rxErrors = 0, txErrors = 0, rxDropped = 0, txDropped = 0;
 };
 
+// One tin (priority class) of a CAKE qdisc.
+struct CakeTin {
+    unsigned index = 0;
+    std::uint32_t peakDelayUs = 0, avgDelayUs = 0, baseDelayUs = 0;
+    std::uint32_t sentPackets = 0, droppedPackets = 0, backlogBytes = 0;
+};
+
 // A qdisc of an interface and its statistics (clsact and ingress, which
 // queue nothing, are left out).
 struct QdiscStats {
@@ -23,6 +30,7 @@ struct QdiscStats {
     bool root = false;
     std::uint64_t packets = 0, bytes = 0, drops = 0, overlimits = 0, requeues = 0;
     std::uint64_t backlogBytes = 0, qlen = 0;
+    std::vector<CakeTin> tins; // CAKE only: its tins' queueing delays
 };
 
 // One rtnetlink request each; 0 or -errno.

@@ -44,6 +44,16 @@ check "n1: meshd_link_packets_total for n2 is exported ($pkts)" test "${pkts:-0}
 check "n1: batman-adv frame types are counted (OGMs)" \
     test "$(metric n1 'meshd_link_frames_total{direction="rx",hardif="l-n2",type="ogm"}' | cut -d. -f1)" -gt 0
 
+# Device and qdisc counters over rtnetlink, CAKE's tins included.
+on n1 tc qdisc add dev l-n2 root cake bandwidth 5mbit
+eventually_json "n1: netdev reads l-n2's device counters and its CAKE tins' delays" \
+    'any(.[]; .probe == "netdev" and .interfaces["l-n2"].tx_packets > 0 and
+        any(.interfaces["l-n2"].qdiscs[]; (.qdisc | startswith("cake:")) and (.tins | length) >= 3
+            and all(.tins[]; .avg_delay_us >= 0)))' ctl n1 --json probes
+cake_metric() { on n1 wget -qO- http://127.0.0.1:9474/metrics | grep -c '^meshd_qdisc_cake_delay_seconds{delay="avg",interface="l-n2"'; }
+check "n1: meshd_qdisc_cake_delay_seconds has l-n2's tins" test "$(cake_metric)" -ge 3
+on n1 tc qdisc del dev l-n2 root
+
 # Half of what n2 sends to n1 is lost: the ratio over the last 60 s rises.
 on n2 tc qdisc add dev l-n1 root netem loss 50%
 loss() { ctl n1 --json links | jq --arg m "$1" '[.[] | select(.neighbor == $m) | .loss_ratio // 0] | max // 0'; }
