@@ -264,7 +264,7 @@ void ControlServer::serve(std::uint64_t id)
     c.serving = false;
     if (!flush(c))
         return;
-    if (c.eof && c.pending.empty() && c.out.size() == c.outOffset)
+    if (c.eof && c.pending.empty() && !c.busy && c.out.size() == c.outOffset)
         return drop(id, nullptr);
     if (!c.pending.empty() && !c.busy && c.out.size() - c.outOffset < outputHighWater)
         resumeSoon(c);

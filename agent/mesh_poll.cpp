@@ -96,6 +96,18 @@ void MeshService::startStep()
 
 void MeshService::pumpPoll()
 {
+    // No exception may leave the event loop: a failure ends this poll.
+    try {
+        pumpPollTurn();
+    } catch (const std::exception &e) {
+        LOG_LIMITED("poll-exception", Error, "mesh", "polling failed: %s", e.what());
+        if (run_)
+            endPoll("poll", -EIO);
+    }
+}
+
+void MeshService::pumpPollTurn()
+{
     if (!run_) {
         // Nothing expected: drain whatever is there (a reply to an abandoned dump).
         stream_.pump(std::chrono::steady_clock::now(), [](nlattr **) {});
@@ -116,6 +128,9 @@ void MeshService::pumpPoll()
     if (err == -ENOENT) {
         r.resetStep(); // no primary interface yet: the table is empty
         err = 0;
+        // ...or batman-adv was reloaded and its family has a new id: the
+        // next poll resolves it again on a new socket.
+        reopenStream_ = true;
     }
     if (err < 0) {
         // The originator, neighbour, gateway and hardif tables make the
@@ -154,6 +169,11 @@ void MeshService::endPoll(const char *step, int err)
 void MeshService::finishPoll()
 {
     std::unique_ptr<PollRun> r = std::move(run_);
+    if (reopenStream_) {
+        reopenStream_ = false;
+        loop_.removeFd(stream_.fd());
+        stream_.close();
+    }
     batman::MeshSnapshot next;
     unsigned repeats = next.setOriginators(std::move(r->routes));
     for (const auto &n : r->neighbors)

@@ -376,6 +376,12 @@ void MeshService::streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Re
         loop_.addFd(tableStream_.fd(), EPOLLIN, [this](std::uint32_t) { pumpTable(); },
                     "table-dump");
     }
+    // Bounded: clients that ask and leave must not queue work without end.
+    constexpr std::size_t maxQueued = 16;
+    if (tableJobs_.size() >= maxQueued)
+        return reply(CommandResult::failure(
+            errc::unavailable, std::to_string(tableJobs_.size()) +
+                                   " table requests are already queued; try again shortly"));
     job->ifindex = ifindex;
     job->reply = std::move(reply);
     tableJobs_.push_back(std::move(job));
@@ -395,6 +401,21 @@ void MeshService::startTable()
 }
 
 void MeshService::pumpTable()
+{
+    // No exception may leave the event loop: a failure ends the job.
+    try {
+        pumpTableTurn();
+    } catch (const std::exception &e) {
+        LOG_LIMITED("table-exception", Error, "mesh", "streaming a table failed: %s", e.what());
+        if (!tableJobs_.empty()) {
+            loop_.removeFd(tableStream_.fd());
+            tableStream_.close(); // whatever is left of that dump goes with it
+            finishTable(-EIO);
+        }
+    }
+}
+
+void MeshService::pumpTableTurn()
 {
     if (tableJobs_.empty()) {
         tableStream_.pump(std::chrono::steady_clock::now(), [](nlattr **) {});
@@ -483,7 +504,7 @@ void MeshService::registerCommands(CommandRegistry &commands)
                             {"throughput_kbps", optionalJson(e->throughputKbps)},
                             {"last_seen_ms", e->lastSeenMs},
                             {"best", e->best}}
-                           .dump();
+                           .dump(-1, ' ', false, json::error_handler_t::replace);
                 return tableKey(e->originator, e->neighbor, e->hardifIndex);
             };
             streamTable(std::move(job), std::move(reply));
@@ -555,7 +576,7 @@ void MeshService::registerCommands(CommandRegistry &commands)
                                 {"flags", ttFlagNames(e->flags)},
                                 {"crc32", e->crc32},
                                 {"last_seen_ms", optionalJson(e->lastSeenMs)}}
-                               .dump();
+                               .dump(-1, ' ', false, json::error_handler_t::replace);
                     return tableKey(e->client, {}, e->vid.raw);
                 };
             } else {
@@ -573,7 +594,7 @@ void MeshService::registerCommands(CommandRegistry &commands)
                                 {"last_ttvn", e->lastTtvn},
                                 {"crc32", e->crc32},
                                 {"best", e->best}}
-                               .dump();
+                               .dump(-1, ' ', false, json::error_handler_t::replace);
                     return tableKey(e->client, e->originator, e->vid.raw);
                 };
             }

@@ -73,6 +73,8 @@ private:
     void poll();
     void startStep();
     void pumpPoll();
+    void pumpPollTurn();
+    bool reopenStream_ = false; // the batadv family may have changed: resolve it again
     void endPoll(const char *step, int err);
     void finishPoll();
     void queueEvent(const batman::MeshEvent &e);
@@ -119,6 +121,7 @@ private:
     void streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Reply reply);
     void startTable();
     void pumpTable();
+    void pumpTableTurn();
     void finishTable(int err);
     struct PollRun;
     std::unique_ptr<PollRun> run_; // the poll in progress

@@ -406,6 +406,12 @@ void ProbeService::attachHardifs()
         LOG(Info, "probes", "link probe detached from %s", it->second.c_str());
         it = hardifs_.erase(it);
     }
+    for (auto it = attachErrors_.begin(); it != attachErrors_.end();) {
+        bool stillWanted = false;
+        for (const auto &[ifindex, name] : want)
+            stillWanted = stillWanted || name == it->first;
+        it = stillWanted ? std::next(it) : attachErrors_.erase(it); // left the mesh
+    }
     for (const auto &[ifindex, name] : want) {
         if (hardifs_.count(ifindex))
             continue;
@@ -471,6 +477,9 @@ void ProbeService::readMaps()
         NeighborKey key{c.ifindex, macString(c.neighbor)};
         seen.insert(key);
         auto &hist = lossHistory_[key];
+        // Fewer than before: the entry was evicted and made anew; start over.
+        if (!hist.empty() && (c.value.received < hist.back().received))
+            hist.clear();
         hist.push_back({now, c.value.received, c.value.lost});
         while (hist.size() > 1 && now - hist.front().at > lossWindow)
             hist.pop_front();

@@ -8,6 +8,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "attrs.h"
 
@@ -15,9 +16,16 @@ namespace batman {
 
 namespace {
 // The kernel sizes dump datagrams after the largest buffer a reader has
-// offered (at least one page's worth, at most 32 KiB). 16 KiB holds about
-// a hundred originator entries: few system calls, and short turns.
-constexpr std::size_t bufferSize = 16 * 1024;
+// offered on the socket (at most about 32 KiB). 16 KiB holds about a
+// hundred originator entries: few system calls, and short turns. But
+// libnl offers four pages when it reads (genl_ctrl_resolve, requests), so
+// on kernels with pages over 4 KiB datagrams can reach the 32 KiB cap.
+std::size_t receiveLength()
+{
+    static const std::size_t len = sysconf(_SC_PAGESIZE) > 4096 ? 32 * 1024 : 16 * 1024;
+    return len;
+}
+constexpr std::size_t bufferSize = 32 * 1024;
 } // namespace
 
 DumpReader::DumpReader() : buf_(new char[bufferSize]) {}
@@ -39,7 +47,7 @@ DumpReader::Progress DumpReader::pump(Clock::time_point deadline, const OnEntry 
         // One datagram at least per call, then only while time is left.
         if (!first && Clock::now() >= deadline)
             return Progress::More;
-        ssize_t n = recv(fd_, buf_.get(), bufferSize, MSG_TRUNC);
+        ssize_t n = recv(fd_, buf_.get(), receiveLength(), MSG_TRUNC);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -52,7 +60,7 @@ DumpReader::Progress DumpReader::pump(Clock::time_point deadline, const OnEntry 
             error_ = -EIO;
             return Progress::Done;
         }
-        if (static_cast<std::size_t>(n) > bufferSize) {
+        if (static_cast<std::size_t>(n) > receiveLength()) {
             error_ = -EMSGSIZE;
             return Progress::Done;
         }

@@ -163,12 +163,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	if (dir == MESHD_DIR_RX && type == MESHD_FT_ELP) {
-		/* batadv_elp_packet: type, version, orig[6], seqno (be32) */
+		/* batadv_elp_packet: type, version, orig[6], seqno (be32). ELP is
+		 * never forwarded and its sequence is per sending hard interface,
+		 * so the frame's source names the link; orig is the sender's
+		 * primary address, which differs on its secondary interfaces. */
 		__u8 elp[12];
 
 		if (bpf_skb_load_bytes(skb, sizeof(eth), elp, sizeof(elp)) < 0) {
 			type = MESHD_FT_MALFORMED;
-		} else if (same_mac(elp + 2, eth.h_source)) {
+		} else {
 			__u32 seq;
 
 			__builtin_memcpy(&seq, elp + 8, 4);

@@ -252,14 +252,18 @@ TEST_CASE("ELP sequence numbers give loss for BATMAN_V", "[bpf]")
     auto v = f.loss(a);
     CHECK(v.received == 3);
     CHECK(v.lost == 2);
-    // An ELP probe relayed with another originator is not a's.
-    f.rx(frame(us, a, 0x4305, elp(far, 9)));
+    // From a's secondary interface (source b) ELP carries a's primary
+    // address as orig: the sequence belongs to the link it came over, b.
+    f.rx(frame(us, b, 0x4305, elp(a, 40)));
+    f.rx(frame(us, b, 0x4305, elp(a, 42)));
     CHECK(f.loss(a).received == 3);
+    CHECK(f.loss(b).received == 2);
+    CHECK(f.loss(b).lost == 1);
     // Sent ELP probes are ours: no loss accounting on egress.
     f.tx(frame(MacBytes{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, us, 0x4305, elp(us, 1)));
     std::vector<LossCounter> all;
     REQUIRE(f.probe.readLoss(all) == 0);
-    CHECK(all.size() == 1);
+    CHECK(all.size() == 2);
 }
 
 TEST_CASE("more neighbours than one read batch are all read back", "[bpf]")
