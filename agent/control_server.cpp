@@ -226,6 +226,10 @@ void ControlServer::onClientEvent(std::uint64_t id, std::uint32_t events)
     Client &c = *it->second;
     if (events & EPOLLERR)
         return drop(id, nullptr);
+    // Fully closed while an asynchronous command runs: nobody can read its
+    // reply, and the hang-up would be reported on every turn until then.
+    if ((events & EPOLLHUP) && c.busy)
+        return drop(id, nullptr);
     if ((events & EPOLLOUT) && !flush(c))
         return;
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && c.pending.empty() &&
