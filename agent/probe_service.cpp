@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "probe_service.h"
 
-#include <bpf/bpf.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +17,7 @@
 #include "tcp_probe.h"
 #include "drops_probe.h"
 #include "sojourn_probe.h"
+#include "kernel_btf.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -166,9 +166,15 @@ void ProbeService::start()
         linkReason_ = "probes.enabled is false";
         return;
     }
-    // Each probe loads on its own: what one kernel lacks does not stop the others.
+    // Each probe loads on its own: what one kernel lacks does not stop the
+    // others. The tier B ones share one parse of the kernel's BTF.
+    bpfprobe::KernelBtf kernelBtf;
+    std::string noBtf = kernelBtf.load(config_.probes.btf);
+    auto loadTierB = [&](auto &probe) {
+        return noBtf.empty() ? probe->load(kernelBtf) : noBtf;
+    };
     tcp_ = std::make_unique<bpfprobe::TcpProbe>();
-    tcpReason_ = tcp_->load(config_.probes.btf);
+    tcpReason_ = loadTierB(tcp_);
     if (!tcpReason_.empty()) {
         LOG(Warning, "probes", "tcp_retransmits probe not loaded: %s", tcpReason_.c_str());
         tcp_.reset();
@@ -178,7 +184,7 @@ void ProbeService::start()
         loaded_.Add({{"probe", "tcp_retransmits"}}).Set(1);
     }
     drops_ = std::make_unique<bpfprobe::DropProbe>();
-    dropsReason_ = drops_->load(config_.probes.btf);
+    dropsReason_ = loadTierB(drops_);
     if (!dropsReason_.empty()) {
         LOG(Warning, "probes", "drops probe not loaded: %s", dropsReason_.c_str());
         drops_.reset();
@@ -188,7 +194,7 @@ void ProbeService::start()
         loaded_.Add({{"probe", "drops"}}).Set(1);
     }
     sojourn_ = std::make_unique<bpfprobe::SojournProbe>();
-    sojournReason_ = sojourn_->load(config_.probes.btf);
+    sojournReason_ = loadTierB(sojourn_);
     if (!sojournReason_.empty()) {
         LOG(Warning, "probes", "qdisc_sojourn probe not loaded: %s", sojournReason_.c_str());
         sojourn_.reset();
@@ -223,9 +229,11 @@ void ProbeService::tick()
     // No exception may leave the event loop: a failed read is logged and
     // the next tick tries again.
     try {
-        readDevices();
+        // The mesh's hard interfaces, listed once per turn for all readers.
+        std::map<int, std::string> hardifs = lowerInterfaces(config_.mesh.interface);
+        readDevices(hardifs);
         if (link_) {
-            attachHardifs();
+            attachHardifs(hardifs);
             readMaps();
         }
         if (tcp_)
@@ -234,14 +242,14 @@ void ProbeService::tick()
             readDrops();
         if (sojourn_)
             readSojourn();
+        readRunStats();
     } catch (const std::exception &e) {
         LOG_LIMITED("probe-tick", Error, "probes", "reading the probes failed: %s", e.what());
     }
 }
 
-void ProbeService::readDevices()
+void ProbeService::readDevices(const std::map<int, std::string> &hardifs)
 {
-    std::map<int, std::string> hardifs = lowerInterfaces(config_.mesh.interface);
     std::map<int, std::vector<batman::QdiscStats>> qdiscs;
     if (!hardifs.empty() && batman::qdiscStats(qdiscs) < 0)
         LOG_LIMITED("qdisc-stats", Warning, "probes", "reading qdisc statistics failed");
@@ -317,6 +325,27 @@ void ProbeService::readDevices()
     devices_ = std::move(devices);
 }
 
+// Self-measurement: the kernel counts runs and run time per program while
+// bpf_stats are enabled.
+void ProbeService::readRunStats()
+{
+    std::map<CounterSnapshot::Labels, double> runs, seconds;
+    auto put = [&](const char *probe, const auto &p) {
+        if (!p)
+            return;
+        std::uint64_t n = 0, ns = 0;
+        p->addRunStats(n, ns);
+        runs[{{"probe", probe}}] = static_cast<double>(n);
+        seconds[{{"probe", probe}}] = static_cast<double>(ns) / 1e9;
+    };
+    put("link", link_);
+    put("tcp_retransmits", tcp_);
+    put("drops", drops_);
+    put("qdisc_sojourn", sojourn_);
+    runs_->replace(std::move(runs));
+    runTime_->replace(std::move(seconds));
+}
+
 void ProbeService::readSojourn()
 {
     std::map<std::uint32_t, bpfprobe::SojournHistogram> byIfindex;
@@ -360,12 +389,6 @@ void ProbeService::readDrops()
     }
     packetDrops_->replace(std::move(byReason));
     dropsByInterface_ = std::move(byInterface);
-    bpf_prog_info info{};
-    std::uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(drops_->programFd(), &info, &len) == 0) {
-        dropRuns_ = info.run_cnt;
-        dropNanos_ = info.run_time_ns;
-    }
 }
 
 void ProbeService::readTcp()
@@ -382,17 +405,10 @@ void ProbeService::readTcp()
         tcpByInterface_[ifindex == 0 ? "(no route)" : interfaceLabel(ifindex)] += n;
     }
     tcpRetransmits_->replace({{{}, static_cast<double>(total)}});
-    bpf_prog_info info{};
-    std::uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(tcp_->programFd(), &info, &len) == 0) {
-        tcpRuns_ = info.run_cnt;
-        tcpNanos_ = info.run_time_ns;
-    }
 }
 
-void ProbeService::attachHardifs()
+void ProbeService::attachHardifs(const std::map<int, std::string> &want)
 {
-    std::map<int, std::string> want = lowerInterfaces(config_.mesh.interface);
     for (auto it = hardifs_.begin(); it != hardifs_.end();) {
         if (want.count(it->first)) {
             ++it;
@@ -515,29 +531,6 @@ void ProbeService::readMaps()
             lossRatio_.Remove(&lossRatio_.Add({{"hardif", *h}, {"neighbor", std::get<1>(it->first)}}));
         it = lossHistory_.erase(it);
     }
-    // Self-measurement: the kernel counts runs and run time per program
-    // while bpf_stats are enabled.
-    std::uint64_t runs = 0, nanos = 0;
-    for (int fd : {link_->ingressFd(), link_->egressFd()}) {
-        bpf_prog_info info{};
-        std::uint32_t len = sizeof(info);
-        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
-            runs += info.run_cnt;
-            nanos += info.run_time_ns;
-        }
-    }
-    std::uint64_t sojournRuns = 0, sojournNanos = 0;
-    if (sojourn_)
-        sojourn_->stats(sojournRuns, sojournNanos);
-    runs_->replace({{{{"probe", "link"}}, static_cast<double>(runs)},
-                    {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpRuns_)},
-                    {{{"probe", "drops"}}, static_cast<double>(dropRuns_)},
-                    {{{"probe", "qdisc_sojourn"}}, static_cast<double>(sojournRuns)}});
-    runTime_->replace({{{{"probe", "link"}}, static_cast<double>(nanos) / 1e9},
-                       {{{"probe", "tcp_retransmits"}}, static_cast<double>(tcpNanos_) / 1e9},
-                       {{{"probe", "drops"}}, static_cast<double>(dropNanos_) / 1e9},
-                       {{{"probe", "qdisc_sojourn"}}, static_cast<double>(sojournNanos) / 1e9}});
-
     json list = json::array();
     for (auto &[key, row] : rows) {
         for (const char *f : {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"})

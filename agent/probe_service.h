@@ -47,14 +47,13 @@ public:
 
 private:
     void tick();
-    void attachHardifs();
+    void attachHardifs(const std::map<int, std::string> &want); // ifindex -> name
     void readMaps();
     void readTcp();
     void readDrops();
-    void readDevices();
+    void readDevices(const std::map<int, std::string> &hardifs);
     void readSojourn();
-    std::uint64_t dropRuns_ = 0, dropNanos_ = 0;
-    std::uint64_t tcpRuns_ = 0, tcpNanos_ = 0;
+    void readRunStats();
 
     EventLoop &loop_;
     const Config &config_;

@@ -142,22 +142,27 @@ int DumpStream::open()
 
 int DumpStream::fd() const { return sock_ ? nl_socket_get_fd(sock_) : -1; }
 
-int DumpStream::start(int cmd, int meshIfindex)
+int startDump(nl_sock *sock, int family, int cmd, int meshIfindex, DumpReader &reader)
 {
-    if (!sock_)
+    if (!sock)
         return -ENOTCONN;
     std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(nlmsg_alloc(), nlmsg_free);
     if (!msg)
         return -ENOMEM;
-    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, NLM_F_DUMP,
+    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_DUMP,
                      static_cast<std::uint8_t>(cmd), 1) ||
         nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
             0)
         return -ENOMEM;
-    if (nl_send_auto(sock_, msg.get()) < 0)
+    if (nl_send_auto(sock, msg.get()) < 0)
         return -EIO;
-    reader_.begin(nl_socket_get_fd(sock_), nlmsg_hdr(msg.get())->nlmsg_seq);
+    reader.begin(nl_socket_get_fd(sock), nlmsg_hdr(msg.get())->nlmsg_seq);
     return 0;
+}
+
+int DumpStream::start(int cmd, int meshIfindex)
+{
+    return startDump(sock_, family_, cmd, meshIfindex, reader_);
 }
 
 } // namespace batman

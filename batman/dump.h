@@ -58,6 +58,11 @@ private:
     std::unique_ptr<char[]> buf_;
 };
 
+// Sends a batadv dump request for `cmd` on a mesh interface over `sock`
+// (generic netlink family `family`) and readies `reader` for its replies.
+// 0 or -errno.
+int startDump(nl_sock *sock, int family, int cmd, int meshIfindex, DumpReader &reader);
+
 // A generic netlink socket of its own for streamed batadv dumps: the
 // event loop watches fd() and calls pump() when it is readable.
 class DumpStream {

@@ -108,19 +108,8 @@ int Netlink::transact(int cmd, bool dump, int meshIfindex, const Fill &fill,
 int Netlink::dump(int cmd, int meshIfindex, DumpStats *stats, const DumpReader::OnEntry &onEntry,
                   bool &interrupted)
 {
-    if (!sock_)
-        return -ENOTCONN;
-    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> msg(nlmsg_alloc(), nlmsg_free);
-    if (!msg)
-        return -ENOMEM;
-    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, NLM_F_DUMP,
-                     static_cast<std::uint8_t>(cmd), 1) ||
-        nla_put_u32(msg.get(), BATADV_ATTR_MESH_IFINDEX, static_cast<std::uint32_t>(meshIfindex)) <
-            0)
-        return -ENOMEM;
-    if (nl_send_auto(sock_, msg.get()) < 0)
-        return -EIO;
-    reader_.begin(nl_socket_get_fd(sock_), nlmsg_hdr(msg.get())->nlmsg_seq);
+    if (int err = startDump(sock_, family_, cmd, meshIfindex, reader_); err < 0)
+        return err;
     // The socket blocks, so this returns only when the dump has ended.
     while (reader_.pump(DumpReader::Clock::time_point::max(), onEntry) ==
            DumpReader::Progress::More) {

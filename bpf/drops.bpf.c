@@ -8,29 +8,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
+#include "core_types.h"
 #include "drops_abi.h"
-
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct net {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
-
-struct net_device {
-	possible_net_t nd_net;
-	int ifindex;
-} __attribute__((preserve_access_index));
-
-/* meshd's network namespace (its inode number), set before loading: the
- * event fires for every namespace, meshd reports drops on its own devices
- * (and those of packets without a device). 0: all. */
-const volatile __u32 meshd_netns_inum = 0;
 
 struct sk_buff {
 	struct net_device *dev;
@@ -52,8 +31,7 @@ static __always_inline void count(const struct sk_buff *skb, __u32 reason)
 	};
 	__u64 one = 1, *v;
 
-	if (dev && meshd_netns_inum && bpf_core_field_exists(dev->nd_net) &&
-	    BPF_CORE_READ(dev, nd_net.net, ns.inum) != meshd_netns_inum)
+	if (dev && !meshd_dev_ours(dev))
 		return;
 	v = bpf_map_lookup_elem(&drops, &k);
 	if (v)

@@ -75,6 +75,7 @@ public:
     // bpf_stats (run count and time).
     int ingressFd() const;
     int egressFd() const;
+    void addRunStats(std::uint64_t &runs, std::uint64_t &nanos) const; // bpf_stats, both programs
 
 private:
     int read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *types) const;

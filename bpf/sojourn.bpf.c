@@ -9,24 +9,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
+#include "core_types.h"
 #include "sojourn_abi.h"
-
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct net {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
-
-struct net_device {
-	possible_net_t nd_net;
-	int ifindex;
-} __attribute__((preserve_access_index));
 
 struct netdev_queue {
 	struct net_device *dev;
@@ -34,8 +18,6 @@ struct netdev_queue {
 
 struct Qdisc;
 struct sk_buff;
-
-const volatile __u32 meshd_netns_inum = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -57,8 +39,7 @@ static __always_inline int ours(const struct netdev_queue *txq, __u32 *ifindex)
 
 	if (!dev)
 		return 0;
-	if (meshd_netns_inum && bpf_core_field_exists(dev->nd_net) &&
-	    BPF_CORE_READ(dev, nd_net.net, ns.inum) != meshd_netns_inum)
+	if (!meshd_dev_ours(dev))
 		return 0;
 	*ifindex = (__u32)BPF_CORE_READ(dev, ifindex);
 	return 1;

@@ -2,15 +2,14 @@
 #include "sojourn_probe.h"
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
 #include <vector>
 
 #include "sojourn.skel.h"
-#include "tcp_probe.h" // tracepointParams
+#include "kernel_btf.h"
+#include "map_read.h"
 
 namespace bpfprobe {
 
@@ -20,31 +19,18 @@ SojournProbe::~SojournProbe()
         sojourn_bpf__destroy(skel_);
 }
 
-std::string SojournProbe::load(const std::string &btfPath)
+std::string SojournProbe::load(const KernelBtf &kernel)
 {
     if (skel_)
         return {};
-    btf *kernelBtf = btfPath.empty() ? btf__load_vmlinux_btf() : btf__parse(btfPath.c_str(), nullptr);
-    if (!kernelBtf) {
-        int err = errno;
-        return btfPath.empty()
-                   ? std::string("no BTF: this kernel does not describe itself "
-                                 "(/sys/kernel/btf/vmlinux): ") + std::strerror(err)
-                   : "no BTF: probes.btf " + btfPath + ": " + std::strerror(err);
-    }
-    int enq = tracepointParams(kernelBtf, "qdisc_enqueue");
-    int deq = tracepointParams(kernelBtf, "qdisc_dequeue");
-    btf__free(kernelBtf);
-    if (enq < 4 || deq < 5)
+    if (kernel.tracepointParams("qdisc_enqueue") < 4 || kernel.tracepointParams("qdisc_dequeue") < 5)
         return "the kernel lacks the qdisc:qdisc_enqueue/qdisc_dequeue events (Linux 5.14 and later)";
     LIBBPF_OPTS(bpf_object_open_opts, opts,
-                .btf_custom_path = btfPath.empty() ? nullptr : btfPath.c_str());
+                .btf_custom_path = kernel.path().empty() ? nullptr : kernel.path().c_str());
     sojourn_bpf *skel = sojourn_bpf__open_opts(&opts);
     if (!skel)
         return std::string("cannot open the embedded BPF object: ") + std::strerror(errno);
-    struct stat ns{};
-    if (stat("/proc/self/ns/net", &ns) == 0)
-        skel->rodata->meshd_netns_inum = static_cast<__u32>(ns.st_ino);
+    skel->rodata->meshd_netns_inum = ownNetnsInum();
     if (int err = sojourn_bpf__load(skel); err < 0) {
         sojourn_bpf__destroy(skel);
         return std::string("the kernel refused the sojourn probe: ") + std::strerror(-err);
@@ -57,19 +43,12 @@ std::string SojournProbe::load(const std::string &btfPath)
     return {};
 }
 
-void SojournProbe::stats(std::uint64_t &runs, std::uint64_t &nanos) const
+void SojournProbe::addRunStats(std::uint64_t &runs, std::uint64_t &nanos) const
 {
-    runs = nanos = 0;
     if (!skel_)
         return;
-    for (bpf_program *p : {skel_->progs.meshd_qdisc_enqueue, skel_->progs.meshd_qdisc_dequeue}) {
-        bpf_prog_info info{};
-        std::uint32_t len = sizeof(info);
-        if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
-            runs += info.run_cnt;
-            nanos += info.run_time_ns;
-        }
-    }
+    bpfprobe::addRunStats(bpf_program__fd(skel_->progs.meshd_qdisc_enqueue), runs, nanos);
+    bpfprobe::addRunStats(bpf_program__fd(skel_->progs.meshd_qdisc_dequeue), runs, nanos);
 }
 
 int SojournProbe::read(std::map<std::uint32_t, SojournHistogram> &out) const
@@ -77,26 +56,16 @@ int SojournProbe::read(std::map<std::uint32_t, SojournHistogram> &out) const
     out.clear();
     if (!skel_)
         return -ENOENT;
-    int fd = bpf_map__fd(skel_->maps.sojourn);
-    int cpus = libbpf_num_possible_cpus();
-    if (cpus <= 0)
-        return -EINVAL;
-    std::vector<meshd_sojourn_value> values(static_cast<std::size_t>(cpus));
-    std::uint32_t key = 0, next = 0;
-    std::uint32_t *prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        if (bpf_map_lookup_elem(fd, &next, values.data()) == 0) {
-            SojournHistogram &h = out[next];
-            for (const auto &v : values) {
-                for (int b = 0; b < MESHD_SOJOURN_BUCKETS; b++)
-                    h.buckets[static_cast<std::size_t>(b)] += v.buckets[b];
+    return readPerCpu<std::uint32_t, meshd_sojourn_value>(
+        bpf_map__fd(skel_->maps.sojourn),
+        [&](std::uint32_t ifindex, const std::vector<meshd_sojourn_value> &perCpu) {
+            SojournHistogram &h = out[ifindex];
+            for (const auto &v : perCpu) {
+                for (std::size_t b = 0; b < h.buckets.size(); b++)
+                    h.buckets[b] += v.buckets[b];
                 h.sumNs += v.sum_ns;
             }
-        }
-        key = next;
-        prev = &key;
-    }
-    return errno == ENOENT ? 0 : -errno;
+        });
 }
 
 } // namespace bpfprobe

@@ -12,6 +12,8 @@ struct sojourn_bpf;
 
 namespace bpfprobe {
 
+class KernelBtf;
+
 struct SojournHistogram {
     std::array<std::uint64_t, MESHD_SOJOURN_BUCKETS> buckets{}; // bucket b: below 2^b µs
     std::uint64_t sumNs = 0;
@@ -26,11 +28,10 @@ public:
     SojournProbe(const SojournProbe &) = delete;
     SojournProbe &operator=(const SojournProbe &) = delete;
 
-    std::string load(const std::string &btfPath); // "" or why not
+    std::string load(const KernelBtf &kernel); // "" or why not
     bool loaded() const { return skel_ != nullptr; }
     int read(std::map<std::uint32_t, SojournHistogram> &out) const; // by ifindex
-    // Run counts for bpf_stats: both programs.
-    void stats(std::uint64_t &runs, std::uint64_t &nanos) const;
+    void addRunStats(std::uint64_t &runs, std::uint64_t &nanos) const; // bpf_stats, both programs
 
 private:
     sojourn_bpf *skel_ = nullptr;

@@ -10,27 +10,12 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
+#include "core_types.h"
 #include "tcp_abi.h"
-
-struct net_device {
-	int ifindex;
-} __attribute__((preserve_access_index));
 
 struct dst_entry {
 	struct net_device *dev;
 } __attribute__((preserve_access_index));
-
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct net {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
 
 struct sock_common {
 	possible_net_t skc_net;
@@ -40,10 +25,6 @@ struct sock {
 	struct sock_common __sk_common;
 	struct dst_entry *sk_dst_cache;
 } __attribute__((preserve_access_index));
-
-/* meshd's network namespace (its inode number), set before loading: the
- * event fires for every namespace, meshd reports its own. 0: all. */
-const volatile __u32 meshd_netns_inum = 0;
 
 struct sk_buff;
 
@@ -58,8 +39,8 @@ static __always_inline void count(const struct sock *sk)
 {
 	struct dst_entry *dst;
 
-	if (meshd_netns_inum && bpf_core_field_exists(sk->__sk_common.skc_net) &&
-	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != meshd_netns_inum)
+	if (bpf_core_field_exists(sk->__sk_common.skc_net) &&
+	    !meshd_net_ours(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
 		return;
 	dst = BPF_CORE_READ(sk, sk_dst_cache);
 	__u32 ifindex = dst ? (__u32)BPF_CORE_READ(dst, dev, ifindex) : 0;

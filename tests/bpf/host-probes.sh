@@ -29,6 +29,10 @@ cleanup() {
 trap cleanup EXIT
 in_ns() { ip netns exec "$NS" "$@"; }
 ctl() { in_ns "$BUILD/agent/ctl/meshctl" --socket "$DIR/meshd.sock" "$@"; }
+# probe_row NAME: the probe's row of `meshctl --json probes`, as JSON.
+probe_row() { ctl --json probes | python3 -c '
+import json, sys
+print(json.dumps([x for x in json.load(sys.stdin) if x["probe"] == sys.argv[1]][0]))' "$1"; }
 metric() { in_ns curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" 'index($0, m " ") == 1 {print $2}'; }
 
 ip netns add "$NS"
@@ -130,10 +134,7 @@ import socket
 s = socket.create_connection(("198.18.1.2", 5201), timeout=30)
 s.sendall(bytes(3 * 1024 * 1024)); s.close()'
 in_ns tc filter del dev va egress prio 3 handle 3 bpf
-tcp_probe() { ctl --json probes | python3 -c '
-import json, sys
-p = [x for x in json.load(sys.stdin) if x["probe"] == "tcp_retransmits"][0]
-print(json.dumps(p))'; }
+tcp_probe() { probe_row tcp_retransmits; }
 retransmitted() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("retransmits", {}).get("br-mesh", 0) > 0 else 1)' "$(tcp_probe)"; }
 for _ in $(seq 30); do retransmitted && break; sleep 0.2; done
 if retransmitted; then ok "tcp_retransmits counts retransmissions on br-mesh ($(tcp_probe | head -c 300))"
@@ -149,10 +150,7 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(25):
     s.sendto(b"x" * 32, ("198.18.1.1", 9))'
-drops_probe() { ctl --json probes | python3 -c '
-import json, sys
-p = [x for x in json.load(sys.stdin) if x["probe"] == "drops"][0]
-print(json.dumps(p))'; }
+drops_probe() { probe_row drops; }
 no_socket() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("drops", {}).get("br-mesh", {}).get("no_socket", 0) >= 25 else 1)' "$(drops_probe)"; }
 for _ in $(seq 30); do no_socket && break; sleep 0.2; done
 if no_socket; then ok "drops: at least 25 no_socket drops on br-mesh, the reason named by this kernel's BTF"
@@ -170,10 +168,7 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(200):
     s.sendto(b"x" * 1000, ("198.18.1.2", 9))'
-netdev() { ctl --json probes | python3 -c '
-import json, sys
-p = [x for x in json.load(sys.stdin) if x["probe"] == "netdev"][0]
-print(json.dumps(p["interfaces"].get("va", {})))'; }
+netdev() { probe_row netdev | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["interfaces"].get("va", {})))'; }
 tbf_dropped() { python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
@@ -188,10 +183,7 @@ python3 -c "import sys; sys.exit(0 if float('${qd:-0}') > 0 else 1)" &&
 rxp=$(metric 'meshd_interface_packets_total{direction="rx",interface="va"}')
 python3 -c "import sys; sys.exit(0 if float('${rxp:-0}') >= 12 else 1)" &&
     ok "metric meshd_interface_packets_total{rx,va} >= 12 ($rxp)" || bad "metric meshd_interface_packets_total{rx,va} >= 12" "got '$rxp'"
-sojourn() { ctl --json probes | python3 -c '
-import json, sys
-p = [x for x in json.load(sys.stdin) if x["probe"] == "qdisc_sojourn"][0]
-print(json.dumps(p))'; }
+sojourn() { probe_row qdisc_sojourn; }
 queued() { python3 -c 'import json,sys; p=json.loads(sys.argv[1]); sys.exit(0 if p.get("loaded") and p.get("interfaces", {}).get("va", {}).get("packets", 0) > 0 else 1)' "$(sojourn)"; }
 for _ in $(seq 30); do queued && break; sleep 0.2; done
 if queued; then ok "qdisc_sojourn: packets queued in va's tbf are timed ($(sojourn | head -c 300))"
