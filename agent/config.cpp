@@ -10,6 +10,9 @@
 #include <sstream>
 #include <sys/un.h>
 
+#include "authorize.h"
+#include "id.h"
+#include "workload.h"
 #include "settings.h"
 
 namespace meshd {
@@ -360,18 +363,65 @@ std::string checkEndpoint(const std::string &s)
 {
     if (s.empty())
         return {};
-    if (s.rfind("unix://", 0) == 0) {
-        std::string path = s.substr(7);
-        if (path.empty() || path.front() != '/')
-            return "unix:// endpoints need an absolute path (unix:///run/spire/agent.sock)";
-        return {};
+    auto parsed = spiffe::parseEndpoint(s);
+    if (auto *err = std::get_if<std::string>(&parsed))
+        return *err;
+    return {};
+}
+
+// spiffe.peers: ["IP:port", {"address": "IP:port", "id": "spiffe://td/x"}, ...]
+void readSpiffePeers(Section &s, std::vector<SpiffePeer> &out)
+{
+    const json *v = s.find("peers");
+    if (!v)
+        return;
+    if (!v->is_array())
+        return s.typeError("peers", "an array", *v);
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+        const json &item = (*v)[i];
+        std::string path = s.path("peers") + "[" + std::to_string(i) + "]";
+        SpiffePeer peer;
+        if (item.is_string()) {
+            peer.address = item.get<std::string>();
+        } else if (item.is_object()) {
+            std::vector<ConfigError> errors;
+            Section ps(item, path, errors);
+            ps.readString("address", peer.address);
+            ps.readString("id", peer.id, [](const std::string &id) {
+                auto parsed = spiffe::parseId(id);
+                if (auto *e = std::get_if<spiffe::IdError>(&parsed))
+                    return e->message;
+                return std::get<spiffe::SpiffeId>(parsed).isRoot()
+                           ? std::string("is a trust domain, not a node's ID")
+                           : std::string();
+            });
+            ps.rejectUnknown();
+            for (auto &e : errors)
+                s.error(e.kind, e.path, e.message);
+            if (!errors.empty())
+                continue;
+            if (!item.contains("address")) {
+                s.error(ConfigErrorKind::Value, path, "needs an \"address\" (IP:port)");
+                continue;
+            }
+            path += ".address";
+        } else {
+            s.error(ConfigErrorKind::Type, path,
+                    std::string("expected \"IP:port\" or an object, got ") + typeName(item));
+            continue;
+        }
+        if (!parseListenAddress(peer.address, nullptr, nullptr)) {
+            s.error(ConfigErrorKind::Value, path,
+                    "\"" + peer.address + "\" is not an IP:port (198.18.0.2:7946 or [fd00::2]:7946)");
+            continue;
+        }
+        if (!seen.insert(peer.address).second) {
+            s.error(ConfigErrorKind::Value, path, "\"" + peer.address + "\" is listed twice");
+            continue;
+        }
+        out.push_back(std::move(peer));
     }
-    if (s.rfind("tcp://", 0) == 0) {
-        if (!parseListenAddress(s.substr(6), nullptr, nullptr))
-            return "tcp:// endpoints need an IP address and port (tcp://127.0.0.1:8081)";
-        return {};
-    }
-    return "must start with unix:// or tcp://";
 }
 
 void parseMesh(Section &root, Config &c, std::vector<ConfigError> &errors)
@@ -509,6 +559,37 @@ void parseRest(Section &root, Config &c, std::vector<ConfigError> &errors)
         Section s(obj, path, errors);
         s.readString("endpoint", c.spiffe.endpoint, checkEndpoint);
         s.readString("trust_domain", c.spiffe.trustDomain, checkTrustDomain);
+        if (const json *a = s.find("authorize")) {
+            auto parsed = spiffe::parseAuthorizer(*a);
+            if (auto *e = std::get_if<spiffe::AuthorizeConfigError>(&parsed))
+                s.error(a->is_object() ? ConfigErrorKind::Value : ConfigErrorKind::Type,
+                        e->path.empty() ? s.path("authorize")
+                                        : joinPath(s.path("authorize"), e->path),
+                        e->message);
+            else
+                c.spiffe.authorize = *a;
+        }
+        s.readString("listen", c.spiffe.listen, [](const std::string &v) {
+            return v.empty() || parseListenAddress(v, nullptr, nullptr)
+                       ? std::string()
+                       : "\"" + v + "\" is not an address:port (0.0.0.0:7946 or [::]:7946)";
+        });
+        readSpiffePeers(s, c.spiffe.peers);
+        s.readUint("retry_max_ms", c.spiffe.retryMaxMs, 100, 3600000);
+        s.readUint("peer_retry_ms", c.spiffe.peerRetryMs, 100, 3600000);
+        s.readUint("handshake_timeout_ms", c.spiffe.handshakeTimeoutMs, 100, 600000);
+        s.readString("node_name", c.spiffe.nodeName, [](const std::string &v) {
+            if (v.size() > 64)
+                return std::string("is longer than 64 bytes");
+            for (unsigned char ch : v)
+                if (ch < 0x21 || ch > 0x7e)
+                    return std::string("may contain only printable ASCII without spaces");
+            return std::string();
+        });
+        if (c.spiffe.trustDomain.empty() && !s.object().contains("trust_domain") &&
+            (!c.spiffe.listen.empty() || !c.spiffe.peers.empty()))
+            s.error(ConfigErrorKind::Value, s.path("trust_domain"),
+                    "is required for spiffe.listen and spiffe.peers (mTLS needs an identity)");
         s.rejectUnknown();
     });
     withObject(root, "tunnel", [&](const json &obj, const std::string &path) {
@@ -687,6 +768,9 @@ json configToJson(const Config &c)
                                              : json{{"name", h.name}, {"settings", h.settings}});
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(c.control.mode));
+    json peers = json::array();
+    for (const auto &p : c.spiffe.peers)
+        peers.push_back(p.id.empty() ? json(p.address) : json{{"address", p.address}, {"id", p.id}});
     return {
         {"mesh",
          {{"interface", c.mesh.interface},
@@ -704,7 +788,18 @@ json configToJson(const Config &c)
           {"write_timeout_ms", c.control.writeTimeoutMs}}},
         {"metrics", {{"enabled", c.metrics.enabled}, {"listen", c.metrics.listen}}},
         {"probes", {{"enabled", c.probes.enabled}, {"btf", c.probes.btf}}},
-        {"spiffe", {{"endpoint", c.spiffe.endpoint}, {"trust_domain", c.spiffe.trustDomain}}},
+        {"spiffe",
+         {{"endpoint", c.spiffe.endpoint},
+          {"trust_domain", c.spiffe.trustDomain},
+          {"authorize", c.spiffe.authorize.is_null() && !c.spiffe.trustDomain.empty()
+                            ? json{{"member_of", c.spiffe.trustDomain}}
+                            : c.spiffe.authorize},
+          {"listen", c.spiffe.listen},
+          {"peers", peers},
+          {"retry_max_ms", c.spiffe.retryMaxMs},
+          {"peer_retry_ms", c.spiffe.peerRetryMs},
+          {"handshake_timeout_ms", c.spiffe.handshakeTimeoutMs},
+          {"node_name", c.spiffe.nodeName}}},
         {"tunnel", {{"enabled", c.tunnel.enabled}}},
         {"log",
          {{"level", logLevelName(c.log.level)},

@@ -20,6 +20,13 @@ struct HardifConfig {
     bool operator==(const HardifConfig &) const = default;
 };
 
+// A node the peer channel dials (spiffe.peers).
+struct SpiffePeer {
+    std::string address; // IP:port
+    std::string id;      // the SPIFFE ID it must present; empty: any the authorizer allows
+    bool operator==(const SpiffePeer &) const = default;
+};
+
 struct Config {
     struct Mesh {
         std::string interface = "bat0";
@@ -51,8 +58,17 @@ struct Config {
         bool operator==(const Probes &) const = default;
     } probes;
     struct Spiffe {
-        std::string endpoint;
-        std::string trustDomain;
+        std::string endpoint; // empty: $SPIFFE_ENDPOINT_SOCKET
+        std::string trustDomain; // empty: SPIFFE is off
+        // The config form of the authorizer ({"ids": [...]} or
+        // {"member_of": "td"}), already validated; null: member of trustDomain.
+        nlohmann::json authorize;
+        std::string listen; // peer channel address:port; empty: do not listen
+        std::vector<SpiffePeer> peers;
+        std::uint32_t retryMaxMs = 30000;   // Workload API backoff cap
+        std::uint32_t peerRetryMs = 1000;   // first redial of a peer; doubles up to 60 s
+        std::uint32_t handshakeTimeoutMs = 10000;
+        std::string nodeName; // the hello's node name; empty: the host name
         bool operator==(const Spiffe &) const = default;
     } spiffe;
     struct Tunnel {

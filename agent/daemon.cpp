@@ -9,8 +9,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
+#include "peer_service.h"
 #include "module.h"
 #if MESHD_HAVE_BPF
 #include "probe_service.h"
@@ -101,6 +103,15 @@ std::string Daemon::start()
 #if MESHD_HAVE_BPF
     probes_ = std::make_unique<ProbeService>(loop_, config_, metrics_);
 #endif
+    auto publish = [this](std::string_view event, json fields) {
+        if (control_)
+            control_->publish(event, std::move(fields));
+    };
+    if (!config_.spiffe.trustDomain.empty()) {
+        identity_ = std::make_unique<IdentityService>(loop_, config_, metrics_, publish);
+        peers_ = std::make_unique<PeerService>(loop_, config_, metrics_, *identity_, publish);
+        identity_->onTlsChange([this] { peers_->identityChanged(); });
+    }
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
     if (std::string err = control_->start(controlOptions()); !err.empty()) {
@@ -129,6 +140,23 @@ std::string Daemon::start()
 #if MESHD_HAVE_BPF
     probes_->start(); // a probe that does not load degrades, never fails start-up
 #endif
+    if (identity_) {
+        std::string err = identity_->start();
+        if (err.empty())
+            err = peers_->start();
+        if (!err.empty()) {
+            identity_->stop();
+            peers_->stop();
+#if MESHD_HAVE_BPF
+            probes_->stop();
+#endif
+            mesh_->stop();
+            control_->stop();
+            control_.reset();
+            metrics_.stopListening();
+            return "spiffe: " + err;
+        }
+    }
     scheduleWatchdog();
     return {};
 }
@@ -158,6 +186,10 @@ int Daemon::run()
 
     notifier_.send("STOPPING=1");
     control_->publish("stopping", {{"reason", err < 0 ? "error" : "signal"}});
+    if (peers_)
+        peers_->stop();
+    if (identity_)
+        identity_->stop();
 #if MESHD_HAVE_BPF
     probes_->stop();
 #endif
@@ -278,10 +310,9 @@ json Daemon::status() const
                       ? feature("unavailable", "this meshd was built without eBPF probes")
                       : feature("disabled");
 #endif
-    json identity = config_.spiffe.trustDomain.empty()
-                        ? feature("disabled", "spiffe.trust_domain is not set")
-                        : feature("unavailable",
-                                  "the SPIFFE client is not part of this meshd build yet");
+    json identity = identity_ ? identity_->status()
+                              : feature("disabled", "spiffe.trust_domain is not set");
+    json peers = peers_ ? peers_->status() : feature("disabled", "spiffe.trust_domain is not set");
     json tunnel = config_.tunnel.enabled
                       ? feature("unavailable", "the tunnel is not part of this meshd build yet")
                       : feature("disabled");
@@ -301,6 +332,7 @@ json Daemon::status() const
         {"hardifs", hardifs},
         {"probes", probes},
         {"identity", identity},
+        {"peers", peers},
         {"tunnel", tunnel},
         {"control",
          {{"socket", config_.control.socket},
@@ -348,15 +380,15 @@ void Daemon::registerCommands()
     commands_.addUnavailable("probes", "loaded eBPF probes and why others are not",
                              "this meshd was built without eBPF probes");
 #endif
-    const struct {
-        const char *name, *summary, *reason;
-    } pending[] = {
-        {"identity", "the node's SPIFFE identity (SVID)",
-         "the SPIFFE client is not part of this meshd build yet"},
-        {"peers", "tunnel peers", "the tunnel is not part of this meshd build yet"},
-    };
-    for (const auto &p : pending)
-        commands_.addUnavailable(p.name, p.summary, p.reason);
+    if (identity_) {
+        identity_->registerCommands(commands_);
+        peers_->registerCommands(commands_);
+    } else {
+        commands_.addUnavailable("identity", "this node's X.509-SVID, bundles and Workload API "
+                                 "state", "SPIFFE is off: spiffe.trust_domain is not set");
+        commands_.addUnavailable("peers", "peer channel connections: state, SPIFFE ID, endpoint, "
+                                 "counters", "SPIFFE is off: spiffe.trust_domain is not set");
+    }
 }
 
 } // namespace meshd

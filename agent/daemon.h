@@ -52,6 +52,8 @@ private:
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MeshService> mesh_;
     std::unique_ptr<class ProbeService> probes_; // null in builds without BPF
+    std::unique_ptr<class IdentityService> identity_; // null without spiffe.trust_domain
+    std::unique_ptr<class PeerService> peers_;         // likewise
     Notifier notifier_;
     std::chrono::steady_clock::time_point started_;
     double startedUnix_ = 0;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
 #include "module.h"
@@ -108,7 +109,8 @@ int parseArgs(int argc, char **argv, Args &args)
     return -1;
 }
 
-// Checks that the running kernel offers what the config asks for.
+// Checks that the running kernel (and the environment) offers what the
+// config asks for.
 bool checkKernel(const Config &config)
 {
     bool ok = true;
@@ -137,6 +139,17 @@ bool checkKernel(const Config &config)
         } else {
             fprintf(stderr, "meshd: warning: the kernel has no batman-adv module loaded; "
                             "mesh tables will be unavailable\n");
+        }
+    }
+    if (!config.spiffe.trustDomain.empty()) {
+        auto endpoint = workloadEndpoint(config);
+        if (auto *err = std::get_if<std::string>(&endpoint)) {
+            fprintf(stderr, "meshd: spiffe: %s\n", err->c_str());
+            ok = false;
+        } else if (auto &e = std::get<spiffe::Endpoint>(endpoint);
+                   e.kind == spiffe::Endpoint::Kind::Unix && access(e.address.c_str(), F_OK) != 0) {
+            fprintf(stderr, "meshd: warning: spiffe: no Workload API socket at %s yet (is the "
+                            "SPIRE agent running?); meshd will keep trying\n", e.address.c_str());
         }
     }
     return ok;

@@ -42,8 +42,12 @@ const std::vector<CommandSpec> &commandSpecs()
          "Default test time: 10 seconds. --cancel stops a running test to ORIGINATOR."},
         {"links", "", "show per-neighbour link quality measured by the probes", ""},
         {"probes", "", "show which eBPF probes are loaded and why others are not", ""},
-        {"identity", "", "show the node's SPIFFE identity (SVID)", ""},
-        {"peers", "", "show tunnel peers", ""},
+        {"identity", "", "show the node's SPIFFE identity (X.509-SVID) and Workload API state",
+         "The SVID meshd got from the SPIRE agent, when it expires, the trust\n"
+         "bundles it holds, and whether the Workload API is connected."},
+        {"peers", "", "show the peer channel: mTLS connections to other meshd nodes",
+         "One row per configured peer (spiffe.peers) and per inbound connection:\n"
+         "state, the SPIFFE ID the peer proved, its node name and meshd version."},
         {"monitor", "", "stream events until interrupted",
          "Prints one event per line; with --json, one JSON object per line."},
         {"reload", "", "make meshd re-read its config file (like SIGHUP)", ""},

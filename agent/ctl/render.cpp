@@ -241,6 +241,72 @@ std::string featureLine(const json &f)
     return s;
 }
 
+// "in 52m" / "3h ago" from a Unix time, next to the absolute time.
+std::string formatRelative(const json &unix)
+{
+    if (!unix.is_number())
+        return "-";
+    auto secs = static_cast<std::int64_t>(unix.get<double>() - static_cast<double>(std::time(nullptr)));
+    return secs >= 0 ? "in " + formatDuration(secs) : formatDuration(-secs) + " ago";
+}
+
+std::string renderIdentity(const json &id)
+{
+    std::string out;
+    auto line = [&](const std::string &k, const std::string &v) {
+        std::string left = k + ":";
+        left.resize(15, ' ');
+        out += left + v + "\n";
+    };
+    line("SPIFFE ID", field(id, "spiffe_id"));
+    line("state", field(id, "state"));
+    if (id.contains("not_after") && !id["not_after"].is_null())
+        line("valid until", field(id, "not_after") + " (" + formatRelative(id["not_after_unix"]) + ")");
+    if (!field(id, "hint").empty() && field(id, "hint") != "-")
+        line("hint", field(id, "hint"));
+    line("SVIDs", field(id, "svids") + ", rotations " + field(id, "rotations"));
+    std::string tds;
+    for (const auto &td : id.value("trust_domains", json::array()))
+        tds += (tds.empty() ? "" : ", ") + formatScalar(td);
+    line("trust bundles", tds.empty() ? "-" : tds);
+    line("authorizes", field(id, "authorize"));
+    const json api = id.value("workload_api", json::object());
+    std::string a = field(id, "endpoint") + " " + field(api, "state");
+    if (api.contains("retry_in_s") && api["retry_in_s"].is_number()) {
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), ", retry in %.1fs", api["retry_in_s"].get<double>());
+        a += buf;
+    }
+    line("Workload API", a);
+    if (api.contains("last_error") && api["last_error"].is_object())
+        line("last error", field(api["last_error"], "code") + ": " +
+                               field(api["last_error"], "message"));
+    return out;
+}
+
+std::string renderPeers(const json &rows)
+{
+    std::vector<Column> cols = {
+        {"Endpoint", key("endpoint")},
+        {"Dir", [](const json &r) { return field(r, "direction") == "inbound" ? "in" : "out"; }},
+        {"State", key("state")},
+        {"SPIFFE ID", key("spiffe_id")},
+        {"Node", key("node")},
+        {"Version", key("version")},
+        {"Since", [](const json &r) { return formatRelative(r.value("since", json())); }},
+        {"Msgs in/out",
+         [](const json &r) { return field(r, "messages_in") + "/" + field(r, "messages_out"); },
+         true},
+        {"Handshakes ok/failed",
+         [](const json &r) {
+             return field(r, "handshakes_ok") + "/" + field(r, "handshakes_failed");
+         },
+         true},
+        {"Last error", key("last_error")},
+    };
+    return renderTable(cols, rows);
+}
+
 std::string renderStatus(const json &s)
 {
     std::string out;
@@ -265,9 +331,23 @@ std::string renderStatus(const json &s)
             h += (h.empty() ? "" : ", ") + field(e, "hardif") + " (" + field(e, "state") + ")";
         line("hardifs", h.empty() ? "none configured" : h);
     }
-    for (const char *f : {"probes", "identity", "tunnel"})
-        if (s.contains(f))
-            line(f, featureLine(s[f]));
+    if (s.contains("probes"))
+        line("probes", featureLine(s["probes"]));
+    if (s.contains("identity")) {
+        const json &i = s["identity"];
+        line("identity", i.contains("spiffe_id") && !i["spiffe_id"].is_null()
+                             ? field(i, "spiffe_id") + " until " + field(i, "not_after") + ", " +
+                                   featureLine(i)
+                             : featureLine(i));
+    }
+    if (s.contains("peers")) {
+        const json &p = s["peers"];
+        line("peers", p.contains("up") ? field(p, "up") + " up of " + field(p, "configured") +
+                                             " configured, listening on " + field(p, "listen")
+                                       : featureLine(p));
+    }
+    if (s.contains("tunnel"))
+        line("tunnel", featureLine(s["tunnel"]));
     if (s.contains("control")) {
         const json &c = s["control"];
         line("control", field(c, "socket") + ", " + field(c, "clients") + "/" +
@@ -437,6 +517,11 @@ std::string renderResult(const std::string &command, const json &result)
         return result.empty() ? "(no neighbours seen by the link probe yet)\n" : renderLinks(result);
     if (command == "probes" && result.is_array())
         return renderProbes(result);
+    if (command == "identity" && result.is_object())
+        return renderIdentity(result);
+    if (command == "peers" && result.is_array())
+        return result.empty() ? "(no peers: none configured in spiffe.peers, none connected)\n"
+                              : renderPeers(result);
     if (result.is_array())
         return renderGenericArray(result);
     if (result.is_object())

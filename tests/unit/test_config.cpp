@@ -213,3 +213,61 @@ TEST_CASE("reload diff separates live settings from restart-only ones", "[config
     CHECK(d.restartRequired == std::vector<std::string>{"metrics.listen"});
     CHECK(diffConfig(a, a).empty());
 }
+
+TEST_CASE("spiffe section: authorizer, listen, peers and timers", "[config]")
+{
+    ConfigResult r = parse(R"({"spiffe": {
+        "endpoint": "unix:///run/spire/agent.sock", "trust_domain": "mesh.test",
+        "authorize": {"ids": ["spiffe://mesh.test/node/b"]},
+        "listen": "[::]:7946",
+        "peers": ["198.18.0.2:7946", {"address": "[fd00::3]:7946", "id": "spiffe://mesh.test/node/c"}],
+        "retry_max_ms": 2000, "peer_retry_ms": 500, "handshake_timeout_ms": 3000,
+        "node_name": "router-1"}})");
+    REQUIRE(r.ok());
+    const auto &s = r.config->spiffe;
+    CHECK(s.listen == "[::]:7946");
+    REQUIRE(s.peers.size() == 2);
+    CHECK(s.peers[0].address == "198.18.0.2:7946");
+    CHECK(s.peers[0].id.empty());
+    CHECK(s.peers[1].id == "spiffe://mesh.test/node/c");
+    CHECK(s.retryMaxMs == 2000);
+    CHECK(s.peerRetryMs == 500);
+    CHECK(s.handshakeTimeoutMs == 3000);
+    CHECK(s.nodeName == "router-1");
+    CHECK(s.authorize["ids"][0] == "spiffe://mesh.test/node/b");
+    // The default authorizer shows in the effective config.
+    ConfigResult d = parse(R"({"spiffe": {"trust_domain": "mesh.test"}})");
+    REQUIRE(d.ok());
+    CHECK(configToJson(*d.config)["spiffe"]["authorize"] == nlohmann::json{{"member_of", "mesh.test"}});
+}
+
+TEST_CASE("spiffe section errors name the key", "[config]")
+{
+    auto error = [](const std::string &text, const std::string &path) {
+        ConfigError e = onlyError(text);
+        CHECK(e.path == path);
+        return e;
+    };
+    error(R"({"spiffe": {"trust_domain": "t", "authorize": {"ids": ["spiffe://t/a", "http://x"]}}})",
+          "spiffe.authorize.ids[1]");
+    error(R"({"spiffe": {"trust_domain": "t", "authorize": {"member_of": "T!"}}})",
+          "spiffe.authorize.member_of");
+    error(R"({"spiffe": {"trust_domain": "t", "authorize": "any"}})", "spiffe.authorize");
+    error(R"({"spiffe": {"trust_domain": "t", "listen": "localhost:1"}})", "spiffe.listen");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": "198.18.0.2:1"}})", "spiffe.peers");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": ["host:1"]}})", "spiffe.peers[0]");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": ["198.18.0.2:1", "198.18.0.2:1"]}})",
+          "spiffe.peers[1]");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": [{"id": "spiffe://t/a"}]}})",
+          "spiffe.peers[0]");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": [{"address": "198.18.0.2:1", "id": "spiffe://t"}]}})",
+          "spiffe.peers[0].id");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": [{"address": "198.18.0.2:1", "port": 1}]}})",
+          "spiffe.peers[0].port");
+    error(R"({"spiffe": {"trust_domain": "t", "peers": [7]}})", "spiffe.peers[0]");
+    error(R"({"spiffe": {"listen": "127.0.0.1:7946"}})", "spiffe.trust_domain");
+    error(R"({"spiffe": {"trust_domain": "t", "retry_max_ms": 10}})", "spiffe.retry_max_ms");
+    error(R"({"spiffe": {"trust_domain": "t", "node_name": "has space"}})", "spiffe.node_name");
+    error(R"({"spiffe": {"endpoint": "tcp://localhost:1"}})", "spiffe.endpoint");
+    error(R"({"spiffe": {"endpoint": "unix:///a?b"}})", "spiffe.endpoint");
+}
