@@ -4,133 +4,15 @@
 #include <cstring>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/x509v3.h>
 
+#include "cert_fixture.h"
 #include "svid.h"
 
 using namespace spiffe;
+using namespace fixture;
 
 namespace
 {
-
-// Certificates are minted at run time around a fixed instant, ECDSA P-256 as SPIRE issues them.
-constexpr std::time_t now = 1750000000; // 2025-06-15
-const auto at = std::chrono::system_clock::from_time_t(now);
-constexpr std::time_t hour = 3600;
-
-struct KeyFree {
-    void operator()(EVP_PKEY *key) const { EVP_PKEY_free(key); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
-
-struct Issued {
-    X509Ptr cert;
-    KeyPtr key;
-};
-
-struct Spec {
-    std::string subject = "leaf";
-    std::string san = "URI:spiffe://td.example/node/a"; // empty: no SAN extension
-    std::string basicConstraints = "critical,CA:FALSE"; // empty: no extension
-    std::string keyUsage = "critical,digitalSignature"; // empty: no extension
-    std::time_t notBefore = now - hour;
-    std::time_t notAfter = now + hour;
-};
-
-void addExtension(X509 *cert, X509V3_CTX *ctx, int nid, const std::string &value)
-{
-    if (value.empty())
-        return;
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str());
-    REQUIRE(ext != nullptr);
-    REQUIRE(X509_add_ext(cert, ext, -1) == 1);
-    X509_EXTENSION_free(ext);
-}
-
-// A certificate made to `spec`, signed by `issuer` (self-signed when null).
-Issued issue(const Spec &spec, const Issued *issuer = nullptr)
-{
-    static long serial = 1;
-    Issued out;
-    out.key.reset(EVP_EC_gen("P-256"));
-    REQUIRE(out.key);
-    out.cert.reset(X509_new());
-    X509 *cert = out.cert.get();
-    REQUIRE(X509_set_version(cert, X509_VERSION_3) == 1);
-    REQUIRE(ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++) == 1);
-    REQUIRE(ASN1_TIME_set(X509_getm_notBefore(cert), spec.notBefore) != nullptr);
-    REQUIRE(ASN1_TIME_set(X509_getm_notAfter(cert), spec.notAfter) != nullptr);
-    X509_NAME *name = X509_get_subject_name(cert);
-    REQUIRE(X509_NAME_add_entry_by_txt(
-                name, "CN", MBSTRING_ASC,
-                reinterpret_cast<const unsigned char *>(spec.subject.c_str()), -1, -1, 0) == 1);
-    X509 *signer = issuer ? issuer->cert.get() : cert;
-    REQUIRE(X509_set_issuer_name(cert, X509_get_subject_name(signer)) == 1);
-    REQUIRE(X509_set_pubkey(cert, out.key.get()) == 1);
-
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, signer, cert, nullptr, nullptr, 0);
-    addExtension(cert, &ctx, NID_basic_constraints, spec.basicConstraints);
-    addExtension(cert, &ctx, NID_key_usage, spec.keyUsage);
-    addExtension(cert, &ctx, NID_subject_alt_name, spec.san);
-    addExtension(cert, &ctx, NID_subject_key_identifier, "hash");
-    if (issuer)
-        addExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always");
-
-    EVP_PKEY *signingKey = issuer ? issuer->key.get() : out.key.get();
-    REQUIRE(X509_sign(cert, signingKey, EVP_sha256()) > 0);
-    return out;
-}
-
-Spec caSpec(const std::string &td, const std::string &subject)
-{
-    Spec s;
-    s.subject = subject;
-    s.san = "URI:spiffe://" + td;
-    s.basicConstraints = "critical,CA:TRUE";
-    s.keyUsage = "critical,keyCertSign,cRLSign";
-    s.notBefore = now - 24 * hour;
-    s.notAfter = now + 24 * hour;
-    return s;
-}
-
-Spec leafSpec(const std::string &san)
-{
-    Spec s;
-    s.san = san;
-    return s;
-}
-
-std::vector<std::uint8_t> der(const Issued &issued)
-{
-    int len = i2d_X509(issued.cert.get(), nullptr);
-    REQUIRE(len > 0);
-    std::vector<std::uint8_t> out(static_cast<std::size_t>(len));
-    unsigned char *p = out.data();
-    REQUIRE(i2d_X509(issued.cert.get(), &p) == len);
-    return out;
-}
-
-std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts)
-{
-    std::vector<std::uint8_t> out;
-    for (const auto &part : parts)
-        out.insert(out.end(), part.begin(), part.end());
-    return out;
-}
-
-Certificates chainOf(std::initializer_list<const Issued *> certs)
-{
-    std::vector<std::uint8_t> bytes;
-    for (const Issued *c : certs) {
-        auto d = der(*c);
-        bytes.insert(bytes.end(), d.begin(), d.end());
-    }
-    auto parsed = parseDerChain(bytes);
-    REQUIRE(std::holds_alternative<Certificates>(parsed));
-    return std::move(std::get<Certificates>(parsed));
-}
 
 // Two trust domains, each with a root; td.example also has an intermediate.
 struct Pki {
