@@ -302,7 +302,7 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, int fd, bool s
     BIO *bio = ssl_ ? BIO_new(method) : nullptr;
     if (bio == nullptr || SSL_set_ex_data(ssl_.get(), sessionIndex(), this) != 1) {
         BIO_free(bio);
-        fail(PeerVerdict::Ok, "cannot set up TLS: out of memory " + takeErrors());
+        fail(PeerVerdict::Ok, "cannot set up TLS: out of memory");
         return;
     }
     BIO_set_data(bio, this);
