@@ -8,7 +8,13 @@
 //       a plain OpenSSL client (OpenSSL's own chain verification against
 //       ca.pem, no SPIFFE checks) against `openssl s_server` on PORT; times
 //       from connect() to the client's handshake completing.
-// DIR holds ca.pem, a.pem, a.key (the client) and b.pem, b.key (the server).
+//   handshake_bench daemon --dir DIR --port PORT [-n N] [--warmup W]
+//       a TlsSession client against a running meshd's peer channel
+//       (spiffe.listen on PORT); times from connect() until meshd's hello
+//       frame arrived, which meshd sends once it has accepted the client's
+//       SVID: the daemon's whole mutual handshake.
+// DIR holds ca.pem, a.pem, a.key (the client) and b.pem, b.key (the server;
+// not needed by daemon mode).
 // Output: one line per series, "<series> <n> <p50 us> <p95 us> <mean us>",
 // then "protocol <version>".
 #include <algorithm>
@@ -260,6 +266,68 @@ int runMeshd(const Options &o)
     return 0;
 }
 
+int runDaemon(const Options &o)
+{
+    auto client = loadSvid(o.dir, "a");
+    auto bundles = std::make_shared<BundleSet>();
+    (*bundles)[client->id.trustDomain].push_back(loadCert(o.dir + "/ca.pem"));
+    auto context = contextOf(client, bundles, authorizeMemberOf(client->id.trustDomain));
+
+    // A hello frame as meshd's peer channel expects it (agent/peer_frame.h).
+    const std::string payload =
+        R"({"protocol":1,"node":"bench","version":"bench","capabilities":[]})";
+    std::vector<std::uint8_t> hello = {1, 1, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(payload.size())};
+    hello.insert(hello.end(), payload.begin(), payload.end());
+
+    Series helloSeries;
+    std::string protocol;
+    int total = o.warmup + o.n;
+    std::vector<std::uint8_t> in;
+    for (int i = 0; i < total; i++) {
+        Clock::time_point start = Clock::now();
+        int fd = connectTo(o.port);
+        {
+            TlsSession session(context, fd, false);
+            handshake(session, fd);
+            // Our hello, so that meshd counts the handshake as ok.
+            std::size_t sent = 0;
+            while (sent < hello.size()) {
+                std::size_t n = 0;
+                Status s = session.write(std::span(hello).subspan(sent), n);
+                sent += n;
+                if (s == Status::Failed || s == Status::Closed)
+                    die("cannot send the hello: " + session.error());
+                if (sent < hello.size())
+                    waitFor(fd, POLLOUT);
+            }
+            // meshd's hello: an 8-byte header (version 1, type 1, length) and its payload.
+            in.clear();
+            for (;;) {
+                Status s = session.read(in);
+                if (in.size() >= 8) {
+                    if (in[0] != 1 || in[1] != 1)
+                        die("the first frame from meshd is not a hello");
+                    std::size_t length = (std::size_t(in[4]) << 24) | (std::size_t(in[5]) << 16) |
+                                         (std::size_t(in[6]) << 8) | in[7];
+                    if (in.size() >= 8 + length)
+                        break;
+                }
+                if (s == Status::Closed || s == Status::Failed)
+                    die("meshd closed the connection before its hello: " + session.error());
+                waitFor(fd, s == Status::WantWrite ? POLLOUT : POLLIN);
+            }
+            if (i >= o.warmup)
+                helloSeries.add(Clock::now() - start);
+            protocol = session.protocol();
+            session.shutdown();
+        }
+        close(fd);
+    }
+    helloSeries.print("meshd_daemon_hello");
+    std::printf("protocol %s\n", protocol.c_str());
+    return 0;
+}
+
 // OpenSSL's own client-side verification: the CA file as trust store, no SPIFFE checks.
 int runOpenssl(const Options &o)
 {
@@ -316,7 +384,7 @@ int main(int argc, char **argv)
 {
     Options o;
     if (argc < 2)
-        die("usage: handshake_bench meshd|openssl --dir DIR [--port PORT] [-n N] [--warmup W]");
+        die("usage: handshake_bench meshd|openssl|daemon --dir DIR [--port PORT] [-n N] [--warmup W]");
     o.mode = argv[1];
     for (int i = 2; i < argc; i++) {
         std::string arg = argv[i];
@@ -340,6 +408,11 @@ int main(int argc, char **argv)
         die("--dir and a positive -n are needed");
     if (o.mode == "meshd")
         return runMeshd(o);
+    if (o.mode == "daemon") {
+        if (o.port <= 0)
+            die("daemon mode needs --port");
+        return runDaemon(o);
+    }
     if (o.mode == "openssl") {
         if (o.port <= 0)
             die("openssl mode needs --port");
