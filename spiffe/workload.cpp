@@ -141,8 +141,8 @@ const char *grpcCodeName(int code)
 }
 
 Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
-    : initial_(std::max(initial, std::chrono::milliseconds(1))),
-      max_(std::max(max, initial_)), random_(std::random_device{}())
+    : initial_(std::max(initial, std::chrono::milliseconds(1))), max_(std::max(max, initial_)),
+      random_(std::random_device{}())
 {
 }
 

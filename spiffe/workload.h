@@ -43,7 +43,8 @@ const char *grpcCodeName(int code);
 // federated bundles. Any missing or invalid part rejects the whole message.
 std::variant<X509Context, std::string> parseX509SvidResponse(std::span<const std::uint8_t> message);
 // Decodes one X509BundlesResponse; no bundles at all is an error.
-std::variant<BundleSet, std::string> parseX509BundlesResponse(std::span<const std::uint8_t> message);
+std::variant<BundleSet, std::string>
+parseX509BundlesResponse(std::span<const std::uint8_t> message);
 
 struct WorkloadError {
     // gRPC status code; connection failure, EOF, no socket, GOAWAY -> 14
@@ -115,7 +116,7 @@ private:
     struct Connection;
 
     void teardown();
-    template<typename Handler, typename Arg> void invoke(const Handler &handler, Arg &&arg);
+    template <typename Handler, typename Arg> void invoke(const Handler &handler, Arg &&arg);
 
     Endpoint endpoint_;
     Handlers handlers_;

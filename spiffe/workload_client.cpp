@@ -408,6 +408,9 @@ int WorkloadClient::Connection::onHeader(nghttp2_session *, const nghttp2_frame 
             call->httpStatus = ec == std::errc() && end == text.data() + text.size() ? status : -1;
         } else if (key == "content-type") {
             call->contentType = text;
+        } else if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+            // The status counts only from the trailers (or a Trailers-Only
+            // reply): the header blocks that end the stream.
         } else if (key == "grpc-status") {
             int status = 0;
             auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), status);
@@ -437,8 +440,8 @@ void WorkloadClient::Connection::headersReceived(Call &call, bool endStream)
         if (call.httpStatus != 200) {
             int code = statusFromHttp(call.httpStatus);
             fail(statusError(code, rpc + ": the agent answered HTTP status " +
-                                       std::to_string(call.httpStatus) + " (" +
-                                       grpcCodeName(code) + ")"));
+                                       std::to_string(call.httpStatus) + " (" + grpcCodeName(code) +
+                                       ")"));
             return;
         }
         // A Trailers-Only reply with a grpc-status is judged by its status alone.
@@ -471,7 +474,7 @@ void WorkloadClient::Connection::streamEnded(Call &call)
     if (!call.grpcMessage.empty())
         text += ": " + call.grpcMessage;
     if (code == 0) {
-        // Both RPCs stream for as long as the connection lives; an orderly end is the agent leaving.
+        // Both RPCs stream as long as the connection lives: an orderly end means the agent left.
         fail(statusError(grpcUnavailable, text + " (the agent ended the stream)"));
         return;
     }
@@ -497,8 +500,8 @@ int WorkloadClient::Connection::onFrameRecv(nghttp2_session *, const nghttp2_fra
             std::string text = std::string("the agent sent GOAWAY (") +
                                nghttp2_http2_strerror(frame->goaway.error_code) + ")";
             if (frame->goaway.opaque_data_len > 0)
-                text += ": " + printable(view(frame->goaway.opaque_data,
-                                              frame->goaway.opaque_data_len));
+                text += ": " +
+                        printable(view(frame->goaway.opaque_data, frame->goaway.opaque_data_len));
             conn->fail(statusError(grpcUnavailable, text));
             break;
         }
@@ -543,15 +546,13 @@ void WorkloadClient::Connection::deliver(Call &call, std::span<const std::uint8_
             rejected = std::move(std::get<std::string>(set));
     }
     if (!rejected.empty())
-        events.push_back(Rejected{WorkloadError{grpcInternal, "malformed_response",
-                                                std::string(rpcName(call.rpc)) +
-                                                    " response rejected: " + rejected,
-                                                true}});
+        events.push_back(Rejected{WorkloadError{
+            grpcInternal, "malformed_response",
+            std::string(rpcName(call.rpc)) + " response rejected: " + rejected, true}});
 }
 
-int WorkloadClient::Connection::onDataChunk(nghttp2_session *, std::uint8_t,
-                                            std::int32_t streamId, const std::uint8_t *data,
-                                            std::size_t len, void *self)
+int WorkloadClient::Connection::onDataChunk(nghttp2_session *, std::uint8_t, std::int32_t streamId,
+                                            const std::uint8_t *data, std::size_t len, void *self)
 {
     auto *conn = static_cast<Connection *>(self);
     Call *call = conn->find(streamId);
@@ -581,8 +582,7 @@ int WorkloadClient::Connection::onStreamClose(nghttp2_session *, std::int32_t st
     call->ended = true;
     try {
         int code = statusFromReset(errorCode);
-        conn->fail(statusError(code, std::string(rpcName(call->rpc)) +
-                                         ": the stream was reset (" +
+        conn->fail(statusError(code, std::string(rpcName(call->rpc)) + ": the stream was reset (" +
                                          nghttp2_http2_strerror(errorCode) + ")"));
     } catch (const std::exception &) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -610,8 +610,8 @@ bool WorkloadClient::Connection::readSome()
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
-            fail(statusError(grpcUnavailable,
-                             "reading from the agent at " + endpoint.uri + ": " + errnoText(errno)));
+            fail(statusError(grpcUnavailable, "reading from the agent at " + endpoint.uri + ": " +
+                                                  errnoText(errno)));
             return false;
         }
         if (n == 0) {
@@ -619,13 +619,13 @@ bool WorkloadClient::Connection::readSome()
                              "the agent at " + endpoint.uri + " closed the connection"));
             return false;
         }
-        ssize_t used = nghttp2_session_mem_recv(session.get(), readBuffer.data(),
-                                                static_cast<std::size_t>(n));
+        ssize_t used =
+            nghttp2_session_mem_recv(session.get(), readBuffer.data(), static_cast<std::size_t>(n));
         // The bytes may have carried a private key.
         OPENSSL_cleanse(readBuffer.data(), static_cast<std::size_t>(n));
         if (used < 0) {
-            std::string text = std::string("HTTP/2 error: ") +
-                               nghttp2_strerror(static_cast<int>(used));
+            std::string text =
+                std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(used));
             if (!libError.empty())
                 text += " (" + libError + ")";
             fail(statusError(grpcInternal, text));
@@ -643,15 +643,15 @@ void WorkloadClient::Connection::flush()
 {
     for (;;) {
         if (outboxSent < outbox.size()) {
-            ssize_t n = ::send(fd, outbox.data() + outboxSent, outbox.size() - outboxSent,
-                               MSG_NOSIGNAL);
+            ssize_t n =
+                ::send(fd, outbox.data() + outboxSent, outbox.size() - outboxSent, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                     return;
-                fail(statusError(grpcUnavailable, "writing to the agent at " + endpoint.uri +
-                                                      ": " + errnoText(errno)));
+                fail(statusError(grpcUnavailable, "writing to the agent at " + endpoint.uri + ": " +
+                                                      errnoText(errno)));
                 return;
             }
             outboxSent += static_cast<std::size_t>(n);
@@ -756,7 +756,8 @@ void WorkloadClient::teardown()
     conn_.reset();
 }
 
-template<typename Handler, typename Arg> void WorkloadClient::invoke(const Handler &handler, Arg &&arg)
+template <typename Handler, typename Arg>
+void WorkloadClient::invoke(const Handler &handler, Arg &&arg)
 {
     if (!handler)
         return;

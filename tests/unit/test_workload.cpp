@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -381,8 +383,8 @@ TEST_CASE("X509SVIDResponse: a valid message becomes an X509Context", "[spiffe][
     auto a = pki.fields(pki.leaf, "spiffe://td.example/node/a");
     auto b = pki.fields(pki.leafB, "spiffe://td.example/node/b");
     b.hint = "";
-    auto context = svidContext(svidResponse(
-        {a, b}, {{"spiffe://fed.example", der(pki.fedRoot)}, {"other.example", der(pki.otherRoot)}}));
+    auto context = svidContext(svidResponse({a, b}, {{"spiffe://fed.example", der(pki.fedRoot)},
+                                                     {"other.example", der(pki.otherRoot)}}));
 
     REQUIRE(context.svids.size() == 2);
     const Svid &first = *context.svids[0];
@@ -510,9 +512,9 @@ TEST_CASE("X509BundlesResponse: bundles by trust domain; none at all is an error
 {
     using Catch::Matchers::Contains;
     Pki pki;
-    auto parsed = parseX509BundlesResponse(bundlesResponse(
-        {{"spiffe://td.example", der(pki.root)},
-         {"fed.example", concat({der(pki.fedRoot), der(pki.otherRoot)})}}));
+    auto parsed = parseX509BundlesResponse(
+        bundlesResponse({{"spiffe://td.example", der(pki.root)},
+                         {"fed.example", concat({der(pki.fedRoot), der(pki.otherRoot)})}}));
     REQUIRE(std::holds_alternative<BundleSet>(parsed));
     auto &bundles = std::get<BundleSet>(parsed);
     REQUIRE(bundles.size() == 2);
@@ -703,4 +705,438 @@ TEST_CASE("WorkloadClient: handlers may reconnect or close from inside handle()"
     client.close();
     CHECK(client.fd() == -1);
     CHECK(closedCalls == 2);
+}
+
+namespace
+{
+
+// A Workload API agent made of nghttp2's server side, on the accepted end of
+// a Listener: it records the client's requests and frames, and sends exactly
+// the frames a test asks for.
+class FakeAgent
+{
+public:
+    struct Request {
+        std::map<std::string, std::string> headers;
+        Bytes body;
+        bool ended = false;
+    };
+
+    explicit FakeAgent(int fd) : fd_(fd)
+    {
+        nghttp2_session_callbacks *callbacks = nullptr;
+        REQUIRE(nghttp2_session_callbacks_new(&callbacks) == 0);
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onData);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrame);
+        REQUIRE(nghttp2_session_server_new(&session_, callbacks, this) == 0);
+        nghttp2_session_callbacks_del(callbacks);
+        REQUIRE(nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0) == 0);
+    }
+    ~FakeAgent()
+    {
+        nghttp2_session_del(session_);
+        ::close(fd_);
+    }
+
+    // Reads what the client sent, and sends what is queued.
+    void pump()
+    {
+        std::uint8_t buf[16384];
+        for (;;) {
+            ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            REQUIRE(nghttp2_session_mem_recv(session_, buf, static_cast<std::size_t>(n)) == n);
+        }
+        for (;;) {
+            const std::uint8_t *data = nullptr;
+            ssize_t n = nghttp2_session_mem_send(session_, &data);
+            REQUIRE(n >= 0);
+            if (n == 0)
+                break;
+            // The client may be gone already (the tests of connection errors).
+            if (send(fd_, data, static_cast<std::size_t>(n), MSG_NOSIGNAL) < 0)
+                break;
+        }
+    }
+
+    std::int32_t stream(const std::string &path) const
+    {
+        for (const auto &[id, request] : requests)
+            if (request.headers.count(":path") && request.headers.at(":path") == path)
+                return id;
+        return -1;
+    }
+
+    void headers(std::int32_t stream, std::vector<std::pair<std::string, std::string>> fields,
+                 bool endStream = false)
+    {
+        std::vector<nghttp2_nv> nva;
+        for (auto &[name, value] : fields)
+            nva.push_back({reinterpret_cast<std::uint8_t *>(name.data()),
+                           reinterpret_cast<std::uint8_t *>(value.data()), name.size(),
+                           value.size(), NGHTTP2_NV_FLAG_NONE});
+        REQUIRE(nghttp2_submit_headers(session_,
+                                       endStream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE,
+                                       stream, nullptr, nva.data(), nva.size(), nullptr) >= 0);
+        pump();
+    }
+    void ok(std::int32_t stream)
+    {
+        headers(stream, {{":status", "200"}, {"content-type", "application/grpc"}});
+    }
+    // One DATA frame per piece.
+    void data(std::int32_t stream, const Bytes &bytes, std::size_t pieces = 1)
+    {
+        std::size_t step = (bytes.size() + pieces - 1) / pieces;
+        for (std::size_t off = 0; off < bytes.size(); off += step) {
+            outgoing_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(off),
+                             bytes.begin() +
+                                 static_cast<std::ptrdiff_t>(std::min(off + step, bytes.size())));
+            nghttp2_data_provider provider{};
+            provider.source.ptr = this;
+            provider.read_callback = readOutgoing;
+            REQUIRE(nghttp2_submit_data(session_, NGHTTP2_FLAG_NONE, stream, &provider) == 0);
+            pump();
+        }
+    }
+    void trailers(std::int32_t stream, std::vector<std::pair<std::string, std::string>> fields)
+    {
+        headers(stream, std::move(fields), true);
+    }
+    void reset(std::int32_t stream, std::uint32_t code)
+    {
+        REQUIRE(nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, code) == 0);
+        pump();
+    }
+    void goaway(std::uint32_t code, const std::string &debug)
+    {
+        REQUIRE(nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 3, code,
+                                      reinterpret_cast<const std::uint8_t *>(debug.data()),
+                                      debug.size()) == 0);
+        pump();
+    }
+    void ping()
+    {
+        REQUIRE(nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr) == 0);
+        pump();
+    }
+
+    std::map<std::int32_t, Request> requests;
+    int clientPings = 0; // PINGs the client started (must stay 0)
+    int pingAcks = 0;    // its answers to ours
+
+private:
+    static int onHeader(nghttp2_session *, const nghttp2_frame *frame, const std::uint8_t *name,
+                        std::size_t namelen, const std::uint8_t *value, std::size_t valuelen,
+                        std::uint8_t, void *self)
+    {
+        static_cast<FakeAgent *>(self)->requests[frame->hd.stream_id].headers.emplace(
+            std::string(reinterpret_cast<const char *>(name), namelen),
+            std::string(reinterpret_cast<const char *>(value), valuelen));
+        return 0;
+    }
+    static int onData(nghttp2_session *, std::uint8_t, std::int32_t stream,
+                      const std::uint8_t *data, std::size_t len, void *self)
+    {
+        auto &body = static_cast<FakeAgent *>(self)->requests[stream].body;
+        body.insert(body.end(), data, data + len);
+        return 0;
+    }
+    static int onFrame(nghttp2_session *, const nghttp2_frame *frame, void *self)
+    {
+        auto *agent = static_cast<FakeAgent *>(self);
+        if (frame->hd.type == NGHTTP2_PING)
+            (frame->hd.flags & NGHTTP2_FLAG_ACK ? agent->pingAcks : agent->clientPings)++;
+        if (frame->hd.stream_id != 0 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            agent->requests[frame->hd.stream_id].ended = true;
+        return 0;
+    }
+    static ssize_t readOutgoing(nghttp2_session *, std::int32_t, std::uint8_t *buf,
+                                std::size_t length, std::uint32_t *flags,
+                                nghttp2_data_source *source, void *)
+    {
+        auto *agent = static_cast<FakeAgent *>(source->ptr);
+        std::size_t n = std::min(length, agent->outgoing_.size());
+        std::memcpy(buf, agent->outgoing_.data(), n);
+        agent->outgoing_.erase(agent->outgoing_.begin(),
+                               agent->outgoing_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (agent->outgoing_.empty())
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return static_cast<ssize_t>(n);
+    }
+
+    int fd_;
+    nghttp2_session *session_ = nullptr;
+    Bytes outgoing_;
+};
+
+const std::string svidPath = "/SpiffeWorkloadAPI/FetchX509SVID";
+const std::string bundlesPath = "/SpiffeWorkloadAPI/FetchX509Bundles";
+
+// A client connected to a FakeAgent with both requests received, recording its handler calls.
+struct Session {
+    Listener listener;
+    std::vector<X509Context> contexts;
+    std::vector<BundleSet> bundleSets;
+    std::vector<WorkloadError> rejected;
+    std::vector<WorkloadError> closed;
+    std::unique_ptr<WorkloadClient> client;
+    std::unique_ptr<FakeAgent> agent;
+    std::int32_t svid = -1;
+    std::int32_t bundles = -1;
+
+    Session()
+    {
+        WorkloadClient::Handlers handlers;
+        handlers.x509Context = [this](X509Context c) { contexts.push_back(std::move(c)); };
+        handlers.bundles = [this](BundleSet b) { bundleSets.push_back(std::move(b)); };
+        handlers.rejected = [this](const WorkloadError &e) { rejected.push_back(e); };
+        handlers.closed = [this](const WorkloadError &e) { closed.push_back(e); };
+        client = std::make_unique<WorkloadClient>(endpoint("unix://" + listener.path), handlers);
+        REQUIRE(client->connect().empty());
+        int fd = listener.accept();
+        REQUIRE(fd >= 0);
+        agent = std::make_unique<FakeAgent>(fd);
+        run([this] {
+            return client->connected() && agent->stream(svidPath) > 0 &&
+                   agent->stream(bundlesPath) > 0 &&
+                   agent->requests[agent->stream(svidPath)].ended &&
+                   agent->requests[agent->stream(bundlesPath)].ended;
+        });
+        svid = agent->stream(svidPath);
+        bundles = agent->stream(bundlesPath);
+        REQUIRE(svid > 0);
+        REQUIRE(bundles > 0);
+    }
+
+    // Alternates between the agent and the client until `done` (or a second passes).
+    void run(const std::function<bool()> &done)
+    {
+        for (int i = 0; i < 200 && !done(); i++) {
+            agent ? agent->pump() : void();
+            if (client->fd() < 0)
+                break;
+            pollfd p{client->fd(), static_cast<short>(client->events()), 0};
+            if (poll(&p, 1, 5) == 1)
+                client->handle(static_cast<std::uint32_t>(p.revents));
+        }
+    }
+    // Gives both sides some rounds to show anything more they would do.
+    void settle()
+    {
+        int rounds = 0;
+        run([&] { return ++rounds > 40; });
+    }
+    WorkloadError closedWith()
+    {
+        run([this] { return !closed.empty(); });
+        REQUIRE(closed.size() == 1);
+        CHECK(client->fd() == -1);
+        return closed.front();
+    }
+};
+
+} // namespace
+
+TEST_CASE("WorkloadClient: the requests are gRPC calls with the security header",
+          "[spiffe][workload]")
+{
+    Session s;
+    for (std::int32_t stream : {s.svid, s.bundles}) {
+        const auto &request = s.agent->requests.at(stream);
+        CHECK(request.headers.at(":method") == "POST");
+        CHECK(request.headers.at(":scheme") == "http");
+        CHECK(request.headers.at(":authority") == "localhost");
+        CHECK(request.headers.at("content-type") == "application/grpc");
+        CHECK(request.headers.at("te") == "trailers");
+        CHECK(request.headers.at("workload.spiffe.io") == "true");
+        CHECK(request.headers.count("grpc-accept-encoding") == 0);
+        // One empty request message, then END_STREAM.
+        CHECK(request.body == Bytes(5, 0));
+        CHECK(request.ended);
+    }
+    // The server's PING is answered; the client never sends its own.
+    s.agent->ping();
+    s.run([&] { return s.agent->pingAcks > 0; });
+    CHECK(s.agent->pingAcks == 1);
+    s.settle();
+    CHECK(s.agent->clientPings == 0);
+    CHECK(s.closed.empty());
+}
+
+TEST_CASE("WorkloadClient: responses in any DATA frames; rejected ones keep the stream open",
+          "[spiffe][workload]")
+{
+    Pki pki;
+    Session s;
+    auto svids = frame(svidResponse({pki.fields(pki.leaf, "spiffe://td.example/node/a")}));
+    auto bundles = frame(bundlesResponse({{"spiffe://td.example", der(pki.root)}}));
+
+    s.agent->ok(s.svid);
+    s.agent->data(s.svid, svids, 7); // split across seven DATA frames
+    s.run([&] { return !s.contexts.empty(); });
+    REQUIRE(s.contexts.size() == 1);
+    CHECK(s.contexts[0].svids.at(0)->id.str() == "spiffe://td.example/node/a");
+
+    s.agent->ok(s.bundles);
+    s.agent->data(s.bundles, bundles);
+    s.run([&] { return !s.bundleSets.empty(); });
+    REQUIRE(s.bundleSets.size() == 1);
+    CHECK(s.bundleSets[0].count("td.example") == 1);
+
+    // Two messages in one DATA frame: a malformed one, then a good one.
+    auto twice = frame(svidResponse({}));
+    twice.insert(twice.end(), svids.begin(), svids.end());
+    s.agent->data(s.svid, twice);
+    s.run([&] { return s.contexts.size() == 2; });
+    REQUIRE(s.rejected.size() == 1);
+    CHECK(s.rejected[0].label == "malformed_response");
+    CHECK(s.rejected[0].retry);
+    CHECK_THAT(s.rejected[0].message, Catch::Matchers::Contains("no SVIDs"));
+    CHECK(s.contexts.size() == 2);
+
+    // An agent without FetchX509Bundles: reported, the connection stays.
+    s.agent->trailers(s.bundles, {{"grpc-status", "12"}, {"grpc-message", "unknown%20method"}});
+    s.run([&] { return s.rejected.size() == 2; });
+    REQUIRE(s.rejected.size() == 2);
+    CHECK(s.rejected[1].code == 12);
+    CHECK(s.rejected[1].label == "unimplemented");
+    CHECK_FALSE(s.rejected[1].retry);
+    CHECK_THAT(s.rejected[1].message, Catch::Matchers::Contains("unknown method"));
+    s.settle();
+    CHECK(s.closed.empty());
+    CHECK(s.client->fd() >= 0);
+    s.agent->data(s.svid, svids);
+    s.run([&] { return s.contexts.size() == 3; });
+    CHECK(s.contexts.size() == 3);
+
+    // Then FetchX509SVID fails: closed, once.
+    s.agent->trailers(s.svid, {{"grpc-status", "14"}});
+    auto err = s.closedWith();
+    CHECK(err.code == 14);
+    CHECK(err.label == "unavailable");
+}
+
+TEST_CASE("WorkloadClient: how streams and connections end", "[spiffe][workload]")
+{
+    using Catch::Matchers::Contains;
+    Session s;
+    SECTION("Trailers-Only with a status and a percent-encoded message")
+    {
+        s.agent->headers(s.svid,
+                         {{":status", "200"},
+                          {"content-type", "application/grpc"},
+                          {"grpc-status", "7"},
+                          {"grpc-message", "no identity %28100%25 sure%29%zz"}},
+                         true);
+        auto err = s.closedWith();
+        CHECK(err.code == 7);
+        CHECK(err.label == "permission_denied");
+        CHECK(err.retry);
+        CHECK_THAT(err.message, Contains("no identity (100% sure)%zz"));
+    }
+    SECTION("invalid_argument is not retried")
+    {
+        s.agent->headers(s.svid, {{":status", "200"}, {"grpc-status", "3"}}, true);
+        auto err = s.closedWith();
+        CHECK(err.code == 3);
+        CHECK_FALSE(err.retry);
+    }
+    SECTION("trailers without grpc-status")
+    {
+        s.agent->ok(s.svid);
+        s.agent->trailers(s.svid, {{"x-other", "1"}});
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("without a grpc-status"));
+    }
+    SECTION("a grpc-status in the response headers does not count for the trailers")
+    {
+        s.agent->headers(
+            s.svid,
+            {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "5"}});
+        s.agent->trailers(s.svid, {{"x-other", "1"}});
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("without a grpc-status"));
+    }
+    SECTION("the stream ends inside a message")
+    {
+        s.agent->ok(s.svid);
+        s.agent->data(s.svid, {0, 0, 0, 0, 9, 1, 2});
+        s.agent->trailers(s.svid, {{"grpc-status", "0"}});
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("inside a message"));
+    }
+    SECTION("an orderly end of the stream")
+    {
+        s.agent->ok(s.bundles);
+        s.agent->trailers(s.bundles, {{"grpc-status", "0"}});
+        auto err = s.closedWith();
+        CHECK(err.code == 14);
+        CHECK_THAT(err.message, Contains("FetchX509Bundles"));
+    }
+    SECTION("a compressed message")
+    {
+        s.agent->ok(s.svid);
+        s.agent->data(s.svid, frame({1, 2, 3}, 1));
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("compressed"));
+    }
+    SECTION("a message over 4 MiB")
+    {
+        s.agent->ok(s.svid);
+        s.agent->data(s.svid, {0, 0x01, 0, 0, 0});
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("over the limit"));
+    }
+    SECTION("HTTP status other than 200")
+    {
+        s.agent->headers(s.svid, {{":status", "503"}, {"content-type", "text/plain"}}, true);
+        auto err = s.closedWith();
+        CHECK(err.code == 14);
+        CHECK_THAT(err.message, Contains("HTTP status 503"));
+    }
+    SECTION("a content-type that is not gRPC")
+    {
+        s.agent->headers(s.svid, {{":status", "200"}, {"content-type", "text/html"}});
+        auto err = s.closedWith();
+        CHECK(err.code == 13);
+        CHECK_THAT(err.message, Contains("content-type"));
+    }
+    SECTION("RST_STREAM codes map to gRPC status codes")
+    {
+        std::uint32_t reset = GENERATE(as<std::uint32_t>{}, NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL,
+                                       NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INADEQUATE_SECURITY,
+                                       NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR);
+        const std::map<std::uint32_t, int> expected = {
+            {NGHTTP2_REFUSED_STREAM, 14},   {NGHTTP2_CANCEL, 1},
+            {NGHTTP2_ENHANCE_YOUR_CALM, 8}, {NGHTTP2_INADEQUATE_SECURITY, 7},
+            {NGHTTP2_NO_ERROR, 13},         {NGHTTP2_PROTOCOL_ERROR, 13},
+        };
+        s.agent->reset(s.svid, reset);
+        auto err = s.closedWith();
+        INFO(err.message);
+        CHECK(err.code == expected.at(reset));
+        CHECK_THAT(err.message, Contains("reset"));
+    }
+    SECTION("GOAWAY")
+    {
+        s.agent->goaway(NGHTTP2_ENHANCE_YOUR_CALM, "too_many_pings");
+        auto err = s.closedWith();
+        CHECK(err.code == 14);
+        CHECK_THAT(err.message, Contains("GOAWAY (ENHANCE_YOUR_CALM): too_many_pings"));
+    }
+    SECTION("the agent goes away without a word")
+    {
+        s.agent.reset(); // EOF, or a reset when the client's last frames were unread
+        auto err = s.closedWith();
+        CHECK(err.code == 14);
+        CHECK_THAT(err.message, Contains("the agent at unix://"));
+    }
 }
