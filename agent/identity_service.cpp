@@ -67,10 +67,11 @@ json trustDomains(const spiffe::BundleSet *bundles)
 
 // Every code the Workload API client reports, so that rates work from zero.
 constexpr const char *errorLabels[] = {
-    "cancelled",         "unknown",        "invalid_argument", "deadline_exceeded",
-    "not_found",         "permission_denied", "resource_exhausted", "unimplemented",
-    "internal",          "unavailable",    "unauthenticated",  "malformed_response",
-    "wrong_trust_domain", "invalid_svid",
+    "cancelled",          "unknown",          "invalid_argument",    "deadline_exceeded",
+    "not_found",          "already_exists",   "permission_denied",   "resource_exhausted",
+    "failed_precondition", "aborted",         "out_of_range",        "unimplemented",
+    "internal",           "unavailable",      "data_loss",           "unauthenticated",
+    "malformed_response", "wrong_trust_domain", "invalid_svid",
 };
 
 } // namespace
@@ -247,19 +248,37 @@ void IdentityService::countError(const std::string &label)
     errors_.Add({{"code", label}}).Increment();
 }
 
+// Counts an error and keeps it as the last one; monitors hear of it when it
+// differs from the one before (not on every retry while the agent is down).
+void IdentityService::recordError(const spiffe::WorkloadError &error)
+{
+    countError(error.label);
+    bool changed = !lastError_ || lastError_->label != error.label ||
+                   lastError_->message != error.message;
+    lastError_ = error;
+    lastErrorAt_ = unixSeconds(SystemClock::now());
+    if (changed)
+        publish_("workload_api_error", {{"code", error.label}, {"message", error.message}});
+}
+
 void IdentityService::reject(const std::string &label, const std::string &message)
 {
-    countError(label);
-    lastError_ = spiffe::WorkloadError{13, label, message, true};
-    lastErrorAt_ = unixSeconds(SystemClock::now());
+    recordError(spiffe::WorkloadError{13, label, message, true});
     Log::writeLimited("spiffe-reject", LogLevel::Warning, "spiffe",
                       "rejected a Workload API response (%s), keeping the previous state: %s",
                       label.c_str(), message.c_str());
-    publish_("workload_api_error", {{"code", label}, {"message", message}});
 }
 
 void IdentityService::onRejected(const spiffe::WorkloadError &error)
 {
+    if (error.code == 12) {
+        // An older agent without FetchX509Bundles: the bundles of
+        // FetchX509SVID are all there is. Not a failure of the agent.
+        countError(error.label);
+        LOG(Info, "spiffe", "the SPIRE agent does not offer FetchX509Bundles; using the bundles "
+                            "that come with the SVIDs");
+        return;
+    }
     reject(error.label, error.message);
 }
 
@@ -269,10 +288,7 @@ void IdentityService::onClosed(const spiffe::WorkloadError &error)
         loop_.removeFd(registeredFd_);
         registeredFd_ = -1;
     }
-    countError(error.label);
-    lastError_ = error;
-    lastErrorAt_ = unixSeconds(SystemClock::now());
-    publish_("workload_api_error", {{"code", error.label}, {"message", error.message}});
+    recordError(error);
     if (!error.retry) {
         state_ = ApiState::Stopped;
         LOG(Error, "spiffe",
@@ -323,6 +339,7 @@ void IdentityService::onContext(spiffe::X509Context context)
 
     backoff_.reset();
     state_ = ApiState::Connected;
+    lastError_.reset(); // healthy again
     ++updates_;
     lastUpdateAt_ = unixSeconds(now);
     std::shared_ptr<const spiffe::Svid> previous = svids_.empty() ? nullptr : svids_.front();
@@ -475,7 +492,7 @@ json IdentityService::identity() const
 json IdentityService::status() const
 {
     json s = identity();
-    json out = {{"state", s["state"] == "ok" ? "running" : "degraded"},
+    json out = {{"state", s["state"] == "ok" ? "ok" : "degraded"},
                 {"spiffe_id", s["spiffe_id"]},
                 {"not_after", s["not_after"]},
                 {"workload_api", s["workload_api"]["state"]}};

@@ -74,6 +74,7 @@ private:
     void onBundles(spiffe::BundleSet bundles);
     void onRejected(const spiffe::WorkloadError &error);
     void onClosed(const spiffe::WorkloadError &error);
+    void recordError(const spiffe::WorkloadError &error);
     void reject(const std::string &label, const std::string &message);
     void countError(const std::string &label);
     bool rebuildTls(const std::shared_ptr<const spiffe::Svid> &svid,

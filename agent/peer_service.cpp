@@ -121,6 +121,7 @@ constexpr const char *handshakeResults[] = {
 };
 constexpr const char *channelErrorReasons[] = {
     "bad_frame", "bad_hello", "unknown_type", "keepalive_timeout", "io_error", "closed",
+    "peer_svid_expired",
 };
 
 } // namespace
@@ -143,7 +144,10 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
                                          0.25, 1})),
       channelErrors_(prometheus::BuildCounter()
                          .Name("meshd_peer_channel_errors_total")
-                         .Help("Peer channel connections closed after the handshake, by why.")
+                         .Help("Peer channel problems after the handshake: connections closed "
+                               "(closed without a goodbye, io_error, bad_frame, bad_hello, "
+                               "keepalive_timeout, peer_svid_expired) and frames of unknown "
+                               "types ignored (unknown_type).")
                          .Register(metrics.registry())),
       peerGauge_(prometheus::BuildGauge()
                      .Name("meshd_peer_channel_peers")
@@ -170,6 +174,7 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
         Peer peer(p, spiffe::Backoff(std::chrono::milliseconds(config_.spiffe.peerRetryMs),
                                      std::chrono::milliseconds(std::max<std::uint32_t>(
                                          60000, config_.spiffe.peerRetryMs))));
+        peer.since = unixNow();
         if (!p.id.empty()) {
             auto parsed = spiffe::parseId(p.id); // validated with the config
             if (auto *id = std::get_if<spiffe::SpiffeId>(&parsed))
@@ -232,6 +237,10 @@ std::string PeerService::start()
 
 void PeerService::stop()
 {
+    if (keepaliveTimer_) { // also tells close() that meshd is stopping
+        loop_.cancelTimer(keepaliveTimer_);
+        keepaliveTimer_ = 0;
+    }
     std::vector<std::uint64_t> ids;
     for (const auto &[id, c] : conns_)
         ids.push_back(id);
@@ -247,10 +256,6 @@ void PeerService::stop()
             loop_.cancelTimer(p.retry);
             p.retry = 0;
         }
-    if (keepaliveTimer_) {
-        loop_.cancelTimer(keepaliveTimer_);
-        keepaliveTimer_ = 0;
-    }
     if (listener_.isValid()) {
         loop_.removeFd(listener_.get());
         listener_.reset();
@@ -361,6 +366,25 @@ void PeerService::scheduleDial(std::size_t index, bool failed)
     p.retry = loop_.addTimer(delay, [this, index] { dial(index); });
 }
 
+// A node we failed to reach just reached us: it is back, so the dial to it
+// need not wait out its backoff.
+void PeerService::redialFrom(const std::string &endpoint)
+{
+    std::string host, peerHost;
+    std::uint16_t port = 0;
+    if (!parseListenAddress(endpoint, &host, &port))
+        return;
+    for (std::size_t i = 0; i < peers_.size(); ++i) {
+        Peer &p = peers_[i];
+        if (p.conn != 0 || p.retry == 0 || !parseListenAddress(p.config.address, &peerHost, &port) ||
+            peerHost != host)
+            continue;
+        loop_.cancelTimer(p.retry);
+        p.retry = 0;
+        dial(i);
+    }
+}
+
 void PeerService::identityChanged()
 {
     if (!identity_.tlsContext()) {
@@ -459,6 +483,7 @@ bool PeerService::advance(Conn &c, std::uint32_t events)
         c.handshakeSeconds =
             std::chrono::duration<double>(SteadyClock::now() - c.started).count();
         c.peerId = c.tls->peerId();
+        c.peerNotAfter = c.tls->peerNotAfter();
         c.state = State::Hello;
         c.since = unixNow();
         LOG(Debug, "peers", "TLS with %s (%s) in %.1f ms", c.endpoint.c_str(),
@@ -572,6 +597,8 @@ bool PeerService::onFrame(Conn &c, const Frame &f)
                 c.peerId ? c.peerId->str().c_str() : "?",
                 hello["node"].get<std::string>().c_str(),
                 hello["version"].get<std::string>().c_str());
+            if (!c.outbound)
+                redialFrom(c.endpoint);
             publish_("peer_up", {{"endpoint", c.endpoint},
                                  {"direction", c.outbound ? "outbound" : "inbound"},
                                  {"spiffe_id", c.peerId ? json(c.peerId->str()) : json()},
@@ -660,7 +687,8 @@ void PeerService::close(std::uint64_t id, const std::string &reason, bool failed
     if (c->state == State::Up) {
         LOG(Info, "peers", "peer %s %s (%s) is down: %s", c->outbound ? "to" : "from",
             c->endpoint.c_str(), c->peerId ? c->peerId->str().c_str() : "?", reason.c_str());
-        publish_("peer_down", {{"endpoint", c->endpoint},
+        if (keepaliveTimer_) // while stopping, monitors have had "stopping"
+            publish_("peer_down", {{"endpoint", c->endpoint},
                                {"direction", c->outbound ? "outbound" : "inbound"},
                                {"spiffe_id", c->peerId ? json(c->peerId->str()) : json()},
                                {"reason", reason}});
@@ -684,12 +712,19 @@ void PeerService::close(std::uint64_t id, const std::string &reason, bool failed
 void PeerService::keepalive()
 {
     auto now = SteadyClock::now();
-    std::vector<std::uint64_t> dead;
+    auto wallNow = std::chrono::system_clock::now();
+    std::vector<std::uint64_t> dead, expired;
     for (auto &[id, c] : conns_) {
         if (c->state != State::Up)
             continue;
         if (now - c->lastRx > keepaliveTimeout) {
             dead.push_back(id);
+            continue;
+        }
+        // The session was authenticated with an SVID that is no longer
+        // valid: end it, so that the peer comes back with its rotated one.
+        if (c->peerNotAfter <= wallNow) {
+            expired.push_back(id);
             continue;
         }
         if (now - c->lastTx > keepaliveInterval) {
@@ -703,18 +738,22 @@ void PeerService::keepalive()
         countError("keepalive_timeout");
         close(id, "nothing heard for " + std::to_string(keepaliveTimeout.count()) + " s", true);
     }
+    for (auto id : expired) {
+        countError("peer_svid_expired");
+        close(id, "the peer's SVID expired", false);
+    }
     keepaliveTimer_ = loop_.addTimer(std::chrono::seconds(1), [this] { keepalive(); });
 }
 
 void PeerService::updateGauges()
 {
-    std::map<std::string, double> counts = {
-        {"connecting", 0}, {"handshaking", 0}, {"hello", 0}, {"up", 0}, {"backoff", 0}};
+    std::map<std::string, double> counts = {{"connecting", 0}, {"handshaking", 0}, {"hello", 0},
+                                            {"up", 0},         {"backoff", 0},     {"waiting", 0}};
     for (const auto &[id, c] : conns_)
         counts[stateName(c->state)] += 1;
     for (const auto &p : peers_)
         if (p.conn == 0)
-            counts["backoff"] += 1;
+            counts[p.retry ? "backoff" : "waiting"] += 1;
     for (const auto &[state, n] : counts)
         peerGauge_.Add({{"state", state}}).Set(n);
 }
@@ -759,7 +798,7 @@ json PeerService::status() const
     int up = 0;
     for (const auto &[id, c] : conns_)
         up += c->state == State::Up;
-    return {{"state", "running"},
+    return {{"state", "ok"},
             {"listen", config_.spiffe.listen.empty() ? json() : json(config_.spiffe.listen)},
             {"configured", peers_.size()},
             {"up", up}};

@@ -78,6 +78,7 @@ private:
         std::chrono::steady_clock::time_point lastRx{}, lastTx{};
         EventLoop::TimerId deadline = 0; // until up: the handshake timeout
         std::optional<spiffe::SpiffeId> peerId;
+        std::chrono::system_clock::time_point peerNotAfter{}; // of the peer's SVID
         nlohmann::json hello;  // the peer's
         double since = 0;      // unix time of the last state change
         std::uint64_t messagesIn = 0, messagesOut = 0, bytesIn = 0, bytesOut = 0;
@@ -102,6 +103,7 @@ private:
     void onAccept();
     void dial(std::size_t peerIndex);
     void scheduleDial(std::size_t peerIndex, bool failed);
+    void redialFrom(const std::string &endpoint);
     Conn *adopt(UniqueFD fd, bool outbound, std::string endpoint, std::size_t peerIndex);
     bool startTls(Conn &c);
     void pump(std::uint64_t id, std::uint32_t events);
