@@ -687,6 +687,79 @@ def test_timeout(w):
         s.close()
 
 
+def closed_by_meshd(s, timeout=3.0):
+    """True when meshd closes the connection (EOF, reset or TLS alert) within TIMEOUT."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            if not s.recv(4096):
+                return True
+    except socket.timeout:
+        return False
+    except (ssl.SSLError, OSError):
+        return True
+    finally:
+        s.close()
+
+
+def test_peer_input(w):
+    """Bad input on the peer channel: a clear count, the connection closed, meshd unharmed."""
+    a = w.a
+
+    def errors(reason):
+        return a.metric("meshd_peer_channel_errors_total", reason=reason) or 0.0
+
+    def accepted():
+        r = w.client(a, w.client_c, keep=True)
+        return r.sock
+
+    before = a.handshakes("tls_error")
+    s = socket.create_connection(("127.0.0.1", a.config_port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: meshd\r\n\r\n")
+    check("peer input: plain HTTP instead of TLS is closed", closed_by_meshd(s))
+    check("peer input: plain HTTP counted as a tls_error handshake",
+          wait_for(lambda: a.handshakes("tls_error") >= before + 1, timeout=3),
+          a.handshakes("tls_error") - before)
+
+    cases = [
+        ("a frame of another protocol version", bytes([9, 1, 0, 0, 0, 0, 0, 0]), "bad_frame"),
+        ("reserved header bits", bytes([1, 2, 1, 0, 0, 0, 0, 0]), "bad_frame"),
+        ("a 1 GiB frame (refused from its header)", bytes([1, 1, 0, 0, 0x40, 0, 0, 0]),
+         "bad_frame"),
+        ("a hello that is not JSON", frame(1, b"{not json"), "bad_hello"),
+        ("a hello without a node name", frame(1, json.dumps(
+            {"protocol": 1, "version": "x", "capabilities": []}).encode()), "bad_hello"),
+        ("a hello with a control character in the node name", frame(1, json.dumps(
+            {"protocol": 1, "node": "a\nb", "version": "x", "capabilities": []}).encode()),
+         "bad_hello"),
+    ]
+    for what, data, reason in cases:
+        s = accepted()
+        if not check(f"peer input: mTLS peer for {what}", s is not None):
+            continue
+        before = errors(reason)
+        s.sendall(data)
+        check(f"peer input: {what} closes the connection", closed_by_meshd(s))
+        check(f"peer input: {what} counted as {reason}",
+              wait_for(lambda: errors(reason) >= before + 1, timeout=3), errors(reason) - before)
+
+    s = accepted()
+    if check("peer input: mTLS peer for an unknown frame type", s is not None):
+        port = s.getsockname()[1]
+        before = errors("unknown_type")
+        s.sendall(frame(200, b"from a newer meshd") + frame(2, b""))
+        check("peer input: an unknown frame type is counted as unknown_type",
+              wait_for(lambda: errors("unknown_type") >= before + 1, timeout=3),
+              errors("unknown_type") - before)
+        row = wait_for(lambda: next((p for p in peers(a.d) if p.get("direction") == "inbound"
+                                     and p.get("endpoint") == f"127.0.0.1:{port}"), None))
+        check("peer input: ... and the connection stays up",
+              row is not None and row.get("state") == "up" and row.get("messages_in") == 3, row)
+        s.close()
+    st = request(a.d, "status")
+    check("peer input: meshd still answers status", st.get("ok") is True, st)
+
+
 def test_bundle_rotation(w):
     a, agent = w.a, w.agent_a
     new_peer = w.ca2.issue("node/new")
@@ -1071,6 +1144,7 @@ def main():
             ("rotation", lambda: test_rotation(w)),
             ("rejections", lambda: test_rejections(w, w.a, "rejections")),
             ("handshake timeout", lambda: test_timeout(w)),
+            ("peer channel input", lambda: test_peer_input(w)),
             ("bundle rotation", lambda: test_bundle_rotation(w)),
             ("malformed", lambda: test_malformed(w)),
             ("stream closed", lambda: test_stream_closed(w)),
