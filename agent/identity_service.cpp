@@ -398,9 +398,10 @@ void IdentityService::armTimers()
         expiryTimer_ = 0;
         onExpired();
     });
+    // SPIRE rotates at half-life: an SVID that arrives past it (a stale
+    // agent) is warned about at once.
     auto halfLife = svid.notBefore + (svid.notAfter - svid.notBefore) / 2;
-    if (halfLife > SystemClock::now())
-        halfLifeTimer_ = loop_.addTimerAt(toSteady(halfLife), [this] {
+    halfLifeTimer_ = loop_.addTimerAt(toSteady(std::max(halfLife, SystemClock::now())), [this] {
             halfLifeTimer_ = 0;
             onHalfLife();
         });

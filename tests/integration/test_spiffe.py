@@ -1035,11 +1035,21 @@ def test_two_nodes(w):
 
 def test_expiry(w):
     a = w.a
-    short = w.ca2.issue("node/a", not_after=certs.now() + datetime.timedelta(seconds=4))
+    mark = w.mon_a.mark()
+    short = w.ca2.issue("node/a", not_before=certs.now() - datetime.timedelta(seconds=4),
+                        not_after=certs.now() + datetime.timedelta(seconds=4))
     set_a(w, short)
     check("short SVID applied", wait_not_after(a, short), a.identity())
+    check("no rotation by the SVID's half-life: a warning in the log",
+          wait_for(lambda: "by its half-life" in a.d.logtext(), timeout=6),
+          a.d.logtext()[-1500:])
     st = identity_when(a, lambda i: i.get("state") == "expired", timeout=10)
     check("SVID past NotAfter without rotation: identity state expired", st, a.identity())
+    ev = w.mon_a.wait("svid_expired", mark, timeout=3)
+    check("monitor: svid_expired event", ev and ev.get("spiffe_id") == ID_A, ev)
+    check("expired: no peer connection stays up on a lapsed SVID",
+          wait_for(lambda: not any(p.get("state") == "up" for p in peers(a.d)), timeout=3),
+          peers(a.d))
     before = a.handshakes("no_identity")
     r = w.client(a, w.client_c)
     check("expired: meshd presents no certificate", r.server_cert is None and not r.accepted,
