@@ -353,7 +353,10 @@ void PeerService::dial(std::size_t index)
         scheduleDial(index, true);
         return;
     }
-    adopt(std::move(fd), true, p.config.address, index);
+    if (!adopt(std::move(fd), true, p.config.address, index)) {
+        p.lastError = "cannot watch the connection";
+        scheduleDial(index, true);
+    }
 }
 
 void PeerService::scheduleDial(std::size_t index, bool failed)
