@@ -37,7 +37,7 @@ from cryptography import x509  # noqa: E402
 
 import certs  # noqa: E402
 import fake_spire_agent as fake  # noqa: E402
-from test_daemon import MESHCTL, MESHD, Conn, Daemon, free_port  # noqa: E402
+from test_daemon import MESHCTL, MESHD, Conn, Daemon, check, finish, free_port  # noqa: E402
 
 TD = "td.test"
 ID_A = f"spiffe://{TD}/node/a"
@@ -50,25 +50,6 @@ PEER_KEYS = {"endpoint", "direction", "state", "spiffe_id", "node", "version", "
              "messages_in", "messages_out"}
 HANDSHAKE_RESULTS = ("ok", "no_certificate", "untrusted", "expired", "invalid_svid",
                      "unauthorized", "tls_error", "timeout", "no_identity")
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}: {why}", flush=True)
-    return ok
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
 
 
 def wait_for(fn, timeout=5.0, interval=0.05):
