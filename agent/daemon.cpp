@@ -95,18 +95,14 @@ std::string Daemon::start()
         LOG(Warning, "daemon", "ignoring NOTIFY_SOCKET: %s", strerror(-err));
 
     // The socket's lock comes first: a second meshd is reported as such.
-    mesh_ = std::make_unique<MeshService>(loop_, config_, metrics_,
-                                          [this](std::string_view event, json fields) {
-                                              if (control_)
-                                                  control_->publish(event, std::move(fields));
-                                          });
-#if MESHD_HAVE_BPF
-    probes_ = std::make_unique<ProbeService>(loop_, config_, metrics_);
-#endif
     auto publish = [this](std::string_view event, json fields) {
         if (control_)
             control_->publish(event, std::move(fields));
     };
+    mesh_ = std::make_unique<MeshService>(loop_, config_, metrics_, publish);
+#if MESHD_HAVE_BPF
+    probes_ = std::make_unique<ProbeService>(loop_, config_, metrics_);
+#endif
     if (!config_.spiffe.trustDomain.empty()) {
         identity_ = std::make_unique<IdentityService>(loop_, config_, metrics_, publish);
         peers_ = std::make_unique<PeerService>(loop_, config_, metrics_, *identity_, publish);
@@ -154,7 +150,7 @@ std::string Daemon::start()
             control_->stop();
             control_.reset();
             metrics_.stopListening();
-            return "spiffe: " + err;
+            return err.rfind("spiffe.", 0) == 0 ? err : "spiffe: " + err;
         }
     }
     scheduleWatchdog();
