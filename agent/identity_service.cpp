@@ -167,7 +167,7 @@ std::string IdentityService::start()
 
 void IdentityService::stop()
 {
-    for (auto *timer : {&retryTimer_, &expiryTimer_, &halfLifeTimer_})
+    for (auto *timer : {&retryTimer_, &expiryTimer_, &halfLifeTimer_, &connectTimer_})
         if (*timer) {
             loop_.cancelTimer(*timer);
             *timer = 0;
@@ -192,6 +192,20 @@ void IdentityService::connect()
     }
     state_ = ApiState::Connecting;
     syncFd();
+    // An agent that never answers (a TCP endpoint that drops packets, a
+    // process that accepts and hangs) must not leave meshd waiting forever.
+    if (connectTimer_)
+        loop_.cancelTimer(connectTimer_);
+    connectTimer_ = loop_.addTimer(connectTimeout, [this] {
+        connectTimer_ = 0;
+        if (state_ != ApiState::Connecting || client_->connected())
+            return;
+        client_->close();
+        onClosed(spiffe::WorkloadError{4, spiffe::grpcCodeName(4),
+                                       "the agent did not answer within " +
+                                           std::to_string(connectTimeout.count()) + " s",
+                                       true});
+    });
 }
 
 void IdentityService::syncFd()

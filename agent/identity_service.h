@@ -59,6 +59,9 @@ public:
     // Why tlsContext() is null.
     std::string unavailableReason() const;
     const spiffe::Authorizer &authorizer() const { return authorizer_; }
+    // How long a new connection may take to get the agent's HTTP/2 settings.
+    static constexpr std::chrono::seconds connectTimeout{10};
+
     // Called after every change of the TLS context (rotation, expiry).
     void onTlsChange(std::function<void()> callback) { tlsChanged_ = std::move(callback); }
 
@@ -95,6 +98,7 @@ private:
     spiffe::Backoff backoff_;
     EventLoop::TimerId retryTimer_ = 0;
     std::chrono::steady_clock::time_point retryAt_{};
+    EventLoop::TimerId connectTimer_ = 0;
     EventLoop::TimerId expiryTimer_ = 0;
     EventLoop::TimerId halfLifeTimer_ = 0;
     std::optional<spiffe::WorkloadError> lastError_;
