@@ -196,7 +196,12 @@ void IdentityService::connect()
     // process that accepts and hangs) must not leave meshd waiting forever.
     if (connectTimer_)
         loop_.cancelTimer(connectTimer_);
-    connectTimer_ = loop_.addTimer(connectTimeout, [this] {
+    std::uint64_t serial = ++connectSerial_;
+    connectTimer_ = loop_.addTimer(connectTimeout, [this, serial] {
+        // A timer already due when it was cancelled still runs: it must
+        // not judge a later connection.
+        if (serial != connectSerial_)
+            return;
         connectTimer_ = 0;
         if (state_ != ApiState::Connecting || client_->connected())
             return;
@@ -423,7 +428,7 @@ void IdentityService::armTimers()
 
 void IdentityService::onExpired()
 {
-    if (svids_.empty())
+    if (svids_.empty() || expired_)
         return;
     const auto &svid = *svids_.front();
     if (svid.notAfter > SystemClock::now()) { // clock stepped back: look again later
@@ -449,6 +454,23 @@ void IdentityService::onHalfLife()
     LOG(Warning, "spiffe",
         "no rotation of X.509-SVID %s by its half-life; it expires at %s (Workload API: %s)",
         svid.id.str().c_str(), rfc3339(svid.notAfter).c_str(), apiStateName(state_));
+}
+
+std::shared_ptr<const spiffe::TlsContext> IdentityService::tlsContext()
+{
+    // The expiry timer runs on the monotonic clock; a wall clock stepped
+    // forward (NTP on a router without an RTC) must not let an expired SVID
+    // out in the meantime.
+    if (tls_ && tls_->svid().notAfter <= SystemClock::now() && !expirySoon_) {
+        expirySoon_ = true;
+        loop_.addTimer(std::chrono::milliseconds(0), [this] {
+            expirySoon_ = false;
+            onExpired();
+        });
+    }
+    if (tls_ && tls_->svid().notAfter <= SystemClock::now())
+        return nullptr;
+    return tls_;
 }
 
 std::string IdentityService::unavailableReason() const

@@ -55,7 +55,7 @@ public:
     nlohmann::json status() const;
 
     // For new handshakes: null while there is no valid SVID.
-    std::shared_ptr<const spiffe::TlsContext> tlsContext() const { return tls_; }
+    std::shared_ptr<const spiffe::TlsContext> tlsContext();
     // Why tlsContext() is null.
     std::string unavailableReason() const;
     const spiffe::Authorizer &authorizer() const { return authorizer_; }
@@ -99,6 +99,8 @@ private:
     EventLoop::TimerId retryTimer_ = 0;
     std::chrono::steady_clock::time_point retryAt_{};
     EventLoop::TimerId connectTimer_ = 0;
+    std::uint64_t connectSerial_ = 0;
+    bool expirySoon_ = false;
     EventLoop::TimerId expiryTimer_ = 0;
     EventLoop::TimerId halfLifeTimer_ = 0;
     std::optional<spiffe::WorkloadError> lastError_;

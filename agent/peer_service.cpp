@@ -61,17 +61,43 @@ bool toSockaddr(const std::string &text, sockaddr_storage &ss, socklen_t &len)
     return false;
 }
 
-std::string sockaddrString(const sockaddr_storage &ss)
+// The address alone, canonical: IPv4 dotted, IPv6 as inet_ntop writes it,
+// IPv4-mapped IPv6 (a dual-stack listener's view of IPv4) as IPv4.
+std::string hostString(const sockaddr_storage &ss)
 {
     char buf[INET6_ADDRSTRLEN] = "";
     if (ss.ss_family == AF_INET) {
-        const auto *v4 = reinterpret_cast<const sockaddr_in *>(&ss);
-        inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
-        return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&ss)->sin_addr, buf, sizeof(buf));
+        return buf;
     }
     const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], buf, sizeof(buf));
+        return buf;
+    }
     inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
+    return buf;
+}
+
+std::uint16_t portOf(const sockaddr_storage &ss)
+{
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in *>(&ss)->sin_port
+                                         : reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_port);
+}
+
+std::string sockaddrString(const sockaddr_storage &ss)
+{
+    std::string host = hostString(ss);
+    bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(portOf(ss));
+}
+
+// The canonical host of an "IP:port" of the config.
+std::string canonicalHost(const std::string &address)
+{
+    sockaddr_storage ss;
+    socklen_t len = 0;
+    return toSockaddr(address, ss, len) ? hostString(ss) : std::string();
 }
 
 std::string meshMac(const std::string &interface)
@@ -80,7 +106,7 @@ std::string meshMac(const std::string &interface)
     std::string mac;
     if (!(in >> mac) || mac.size() != 17)
         return {};
-    return mac;
+    return mac; // the kernel writes lower-case aa:bb:cc:dd:ee:ff
 }
 
 bool printable(const std::string &s, std::size_t max)
@@ -90,6 +116,20 @@ bool printable(const std::string &s, std::size_t max)
     for (unsigned char c : s)
         if (c < 0x20 || c > 0x7e)
             return false;
+    return true;
+}
+
+// Lower-case aa:bb:cc:dd:ee:ff, as MACs are written everywhere in meshd.
+bool isMac(const std::string &s)
+{
+    if (s.size() != 17)
+        return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char ch = s[i];
+        bool ok = i % 3 == 2 ? ch == ':' : (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+        if (!ok)
+            return false;
+    }
     return true;
 }
 
@@ -104,8 +144,8 @@ std::string checkHello(const json &h)
         if (!h.contains(key) || !h[key].is_string() || !printable(h[key], 64))
             return std::string("the hello's \"") + key + "\" is not a printable string";
     if (h.contains("mesh_mac") && !h["mesh_mac"].is_null() &&
-        (!h["mesh_mac"].is_string() || h["mesh_mac"].get<std::string>().size() != 17))
-        return "the hello's \"mesh_mac\" is not a MAC address";
+        (!h["mesh_mac"].is_string() || !isMac(h["mesh_mac"].get<std::string>())))
+        return "the hello's \"mesh_mac\" is not a MAC address (aa:bb:cc:dd:ee:ff)";
     if (!h.contains("capabilities") || !h["capabilities"].is_array() ||
         h["capabilities"].size() > 32)
         return "the hello's \"capabilities\" is not a list";
@@ -121,7 +161,7 @@ constexpr const char *handshakeResults[] = {
 };
 constexpr const char *channelErrorReasons[] = {
     "bad_frame", "bad_hello", "unknown_type", "keepalive_timeout", "io_error", "closed",
-    "peer_svid_expired",
+    "peer_svid_expired", "over_limit",
 };
 
 } // namespace
@@ -146,8 +186,9 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
                          .Name("meshd_peer_channel_errors_total")
                          .Help("Peer channel problems after the handshake: connections closed "
                                "(closed without a goodbye, io_error, bad_frame, bad_hello, "
-                               "keepalive_timeout, peer_svid_expired) and frames of unknown "
-                               "types ignored (unknown_type).")
+                               "keepalive_timeout, peer_svid_expired), frames of unknown "
+                               "types ignored (unknown_type) and connections refused over the "
+                               "limits (over_limit).")
                          .Register(metrics.registry())),
       peerGauge_(prometheus::BuildGauge()
                      .Name("meshd_peer_channel_peers")
@@ -175,6 +216,7 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
                                      std::chrono::milliseconds(std::max<std::uint32_t>(
                                          60000, config_.spiffe.peerRetryMs))));
         peer.since = unixNow();
+        peer.host = canonicalHost(p.address);
         if (!p.id.empty()) {
             auto parsed = spiffe::parseId(p.id); // validated with the config
             if (auto *id = std::get_if<spiffe::SpiffeId>(&parsed))
@@ -256,10 +298,28 @@ void PeerService::stop()
             loop_.cancelTimer(p.retry);
             p.retry = 0;
         }
+    if (resumeTimer_) {
+        loop_.cancelTimer(resumeTimer_);
+        resumeTimer_ = 0;
+    }
     if (listener_.isValid()) {
         loop_.removeFd(listener_.get());
         listener_.reset();
     }
+}
+
+void PeerService::pauseAccept()
+{
+    if (acceptPaused_ || !listener_.isValid())
+        return;
+    acceptPaused_ = true;
+    loop_.modifyFd(listener_.get(), 0);
+    resumeTimer_ = loop_.addTimer(std::chrono::milliseconds(100), [this] {
+        resumeTimer_ = 0;
+        acceptPaused_ = false;
+        if (listener_.isValid())
+            loop_.modifyFd(listener_.get(), EPOLLIN);
+    });
 }
 
 void PeerService::countError(const std::string &reason)
@@ -275,18 +335,39 @@ void PeerService::onAccept()
         UniqueFD fd(accept4(listener_.get(), reinterpret_cast<sockaddr *>(&ss), &len,
                             SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd.isValid()) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                // The connection stays in the backlog and the listener stays
+                // readable: stop listening for a moment instead of spinning.
+                Log::writeLimited("peer-accept", LogLevel::Warning, "peers",
+                                  "accept: %s; not accepting peers for 100 ms", strerror(errno));
+                pauseAccept();
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 Log::writeLimited("peer-accept", LogLevel::Warning, "peers", "accept: %s",
                                   strerror(errno));
+            }
             return;
         }
         std::string endpoint = sockaddrString(ss);
-        if (conns_.size() >= 1024) {
+        std::string host = hostString(ss);
+        std::size_t pending = 0, fromHost = 0;
+        for (const auto &[id, other] : conns_)
+            if (other->state != State::Up) {
+                ++pending;
+                fromHost += !other->outbound && other->host == host;
+            }
+        const char *limit = conns_.size() >= maxConnections ? "connections"
+                            : pending >= maxPending         ? "handshakes in progress"
+                            : fromHost >= maxPendingPerHost ? "handshakes in progress from one address"
+                                                            : nullptr;
+        if (limit) {
+            countError("over_limit");
             Log::writeLimited("peer-limit", LogLevel::Warning, "peers",
-                              "refusing %s: 1024 peer connections open", endpoint.c_str());
-            continue;
+                              "refusing %s: too many peer %s", endpoint.c_str(), limit);
+            continue; // closes it
         }
         Conn *c = adopt(std::move(fd), false, endpoint, SIZE_MAX);
+        if (c)
+            c->host = host;
         if (c && startTls(*c))
             pump(c->id, 0);
     }
@@ -338,6 +419,8 @@ void PeerService::dial(std::size_t index)
 {
     Peer &p = peers_[index];
     p.retry = 0;
+    if (p.conn != 0)
+        return; // already connected or connecting (a stale retry)
     if (!identity_.tlsContext()) {
         // Nothing to show the peer yet: wait for the identity (identityChanged()).
         p.lastError = "waiting for this node's SVID: " + identity_.unavailableReason();
@@ -353,7 +436,9 @@ void PeerService::dial(std::size_t index)
         scheduleDial(index, true);
         return;
     }
-    if (!adopt(std::move(fd), true, p.config.address, index)) {
+    if (Conn *c = adopt(std::move(fd), true, p.config.address, index)) {
+        c->host = p.host;
+    } else {
         p.lastError = "cannot watch the connection";
         scheduleDial(index, true);
     }
@@ -366,21 +451,19 @@ void PeerService::scheduleDial(std::size_t index, bool failed)
         return;
     auto delay = failed ? p.backoff.next() : std::chrono::milliseconds(config_.spiffe.peerRetryMs);
     p.retryAt = SteadyClock::now() + delay;
-    p.retry = loop_.addTimer(delay, [this, index] { dial(index); });
+    p.retry = loop_.addTimer(delay, [this, index] {
+        dial(index);
+        updateGauges();
+    });
 }
 
 // A node we failed to reach just reached us: it is back, so the dial to it
 // need not wait out its backoff.
-void PeerService::redialFrom(const std::string &endpoint)
+void PeerService::redialFrom(const std::string &host)
 {
-    std::string host, peerHost;
-    std::uint16_t port = 0;
-    if (!parseListenAddress(endpoint, &host, &port))
-        return;
     for (std::size_t i = 0; i < peers_.size(); ++i) {
         Peer &p = peers_[i];
-        if (p.conn != 0 || p.retry == 0 || !parseListenAddress(p.config.address, &peerHost, &port) ||
-            peerHost != host)
+        if (p.conn != 0 || p.retry == 0 || p.host != host)
             continue;
         loop_.cancelTimer(p.retry);
         p.retry = 0;
@@ -441,6 +524,7 @@ void PeerService::pump(std::uint64_t id, std::uint32_t events)
         if (conns_.count(id))
             close(id, std::string("internal error: ") + e.what(), true);
     }
+    updateGauges(); // states change inside
 }
 
 bool PeerService::advance(Conn &c, std::uint32_t events)
@@ -523,7 +607,7 @@ bool PeerService::flush(Conn &c)
 bool PeerService::receive(Conn &c)
 {
     std::vector<std::uint8_t> data;
-    auto st = c.tls->read(data);
+    auto st = c.tls->read(data, maxReadPerTurn);
     if (!data.empty()) {
         c.lastRx = SteadyClock::now();
         if (!c.decoder.feed(data)) {
@@ -554,7 +638,22 @@ bool PeerService::receive(Conn &c)
         ioFailed(c, "read: " + c.tls->error());
         return false;
     }
-    return flush(c); // a reply (or TLS's own records) may be waiting
+    if (!flush(c)) // a reply (or TLS's own records) may be waiting
+        return false;
+    // Bytes OpenSSL already decrypted raise no epoll event: come back for
+    // them on the next turn, after the loop has served everything else.
+    if (c.tls->pending() && !c.repump) {
+        c.repump = true;
+        std::uint64_t id = c.id;
+        loop_.addTimer(std::chrono::milliseconds(0), [this, id] {
+            auto it = conns_.find(id);
+            if (it == conns_.end())
+                return;
+            it->second->repump = false;
+            pump(id, EPOLLIN);
+        });
+    }
+    return true;
 }
 
 bool PeerService::onFrame(Conn &c, const Frame &f)
@@ -601,7 +700,7 @@ bool PeerService::onFrame(Conn &c, const Frame &f)
                 hello["node"].get<std::string>().c_str(),
                 hello["version"].get<std::string>().c_str());
             if (!c.outbound)
-                redialFrom(c.endpoint);
+                redialFrom(c.host);
             publish_("peer_up", {{"endpoint", c.endpoint},
                                  {"direction", c.outbound ? "outbound" : "inbound"},
                                  {"spiffe_id", c.peerId ? json(c.peerId->str()) : json()},
@@ -618,6 +717,9 @@ bool PeerService::onFrame(Conn &c, const Frame &f)
                                      bye["reason"].is_string()
                                  ? bye["reason"].get<std::string>().substr(0, 200)
                                  : "no reason";
+        for (char &ch : reason) // it reaches logs and terminals
+            if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e)
+                ch = '?';
         close(c.id, "the peer said goodbye: " + reason, false);
         return false;
     }
@@ -798,13 +900,16 @@ json PeerService::describe(const Conn *c, const Peer *p) const
 
 json PeerService::status() const
 {
-    int up = 0;
-    for (const auto &[id, c] : conns_)
-        up += c->state == State::Up;
+    int up = 0, inbound = 0;
+    for (const auto &[id, c] : conns_) {
+        up += c->outbound && c->state == State::Up;
+        inbound += !c->outbound && c->state == State::Up;
+    }
     return {{"state", "ok"},
             {"listen", config_.spiffe.listen.empty() ? json() : json(config_.spiffe.listen)},
             {"configured", peers_.size()},
-            {"up", up}};
+            {"up", up},
+            {"inbound", inbound}};
 }
 
 void PeerService::registerCommands(CommandRegistry &commands)

@@ -58,6 +58,11 @@ public:
     // Time between keepalives, and silence after which a peer is dropped.
     static constexpr std::chrono::seconds keepaliveInterval{15};
     static constexpr std::chrono::seconds keepaliveTimeout{45};
+    // Limits against peers that flood or hoard connections.
+    static constexpr std::size_t maxReadPerTurn = 256 * 1024;
+    static constexpr std::size_t maxConnections = 512;
+    static constexpr std::size_t maxPending = 64;        // not yet up, in total
+    static constexpr std::size_t maxPendingPerHost = 8;  // not yet up, from one address
 
 private:
     enum class State { Connecting, Handshaking, Hello, Up };
@@ -68,6 +73,7 @@ private:
         UniqueFD fd;
         bool outbound;
         std::string endpoint; // the remote IP:port
+        std::string host;     // the remote IP, canonical
         State state = State::Connecting;
         std::unique_ptr<spiffe::TlsSession> tls;
         FrameDecoder decoder;
@@ -75,6 +81,7 @@ private:
         std::uint32_t events = 0;
         std::chrono::steady_clock::time_point started{};   // of the TLS handshake
         double handshakeSeconds = 0;
+        bool repump = false; // a turn is scheduled for bytes OpenSSL holds
         std::chrono::steady_clock::time_point lastRx{}, lastTx{};
         EventLoop::TimerId deadline = 0; // until up: the handshake timeout
         std::optional<spiffe::SpiffeId> peerId;
@@ -87,6 +94,7 @@ private:
     struct Peer {
         Peer(SpiffePeer c, spiffe::Backoff b) : config(std::move(c)), backoff(std::move(b)) {}
         SpiffePeer config;
+        std::string host; // canonical IP of config.address
         std::optional<spiffe::SpiffeId> expected;
         std::uint64_t conn = 0; // 0: none
         spiffe::Backoff backoff;
@@ -103,7 +111,8 @@ private:
     void onAccept();
     void dial(std::size_t peerIndex);
     void scheduleDial(std::size_t peerIndex, bool failed);
-    void redialFrom(const std::string &endpoint);
+    void redialFrom(const std::string &host);
+    void pauseAccept();
     Conn *adopt(UniqueFD fd, bool outbound, std::string endpoint, std::size_t peerIndex);
     bool startTls(Conn &c);
     void pump(std::uint64_t id, std::uint32_t events);
@@ -132,6 +141,8 @@ private:
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
     std::uint64_t nextId_ = 1;
     EventLoop::TimerId keepaliveTimer_ = 0;
+    EventLoop::TimerId resumeTimer_ = 0;
+    bool acceptPaused_ = false;
     std::string nodeName_;
 
     prometheus::Family<prometheus::Counter> &handshakes_;

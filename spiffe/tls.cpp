@@ -419,14 +419,22 @@ TlsSession::Status TlsSession::handshake()
     return failTls("handshake", err);
 }
 
-TlsSession::Status TlsSession::read(std::vector<std::uint8_t> &out)
+bool TlsSession::pending() const
+{
+    return ssl_ && !failed_ && !closed_ && SSL_has_pending(ssl_.get()) == 1;
+}
+
+TlsSession::Status TlsSession::read(std::vector<std::uint8_t> &out, std::size_t limit)
 {
     if (failed_ || !ssl_)
         return Status::Failed;
     if (closed_)
         return Status::Closed;
     bool appended = false;
+    const std::size_t before = out.size();
     for (;;) {
+        if (appended && out.size() - before >= limit)
+            return Status::Done;
         std::size_t start = out.size();
         out.resize(start + readChunk);
         std::size_t n = 0;

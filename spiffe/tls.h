@@ -97,7 +97,11 @@ public:
     // appended something and the socket is drained, WantRead when there was
     // nothing, WantWrite when TLS must write first; Closed on close_notify or
     // EOF, Failed on error (bytes that arrived before either are appended too).
-    Status read(std::vector<std::uint8_t> &out);
+    // At most about `limit` bytes are appended per call (a fast peer cannot
+    // make one call grow without bound); pending() then says whether
+    // OpenSSL still holds decrypted bytes that epoll will not report.
+    Status read(std::vector<std::uint8_t> &out, std::size_t limit = SIZE_MAX);
+    bool pending() const;
     // After Done: writes what the socket takes; `written` counts the bytes
     // consumed. WantWrite when the socket is full: call again, once writable,
     // with data.subspan(written) (same bytes, may be longer; the buffer may move).

@@ -101,7 +101,9 @@ public:
     // connection's own work is done, so a handler may call close() or
     // connect(); the rest of that round's events are then dropped. A handler
     // must not destroy the client. Exceptions thrown by handlers are caught
-    // (see lastHandlerError()).
+    // (see lastHandlerError()). When the connection failed, the messages it
+    // delivered are handled while its socket is still open; it is closed
+    // just before `closed` runs.
     void handle(std::uint32_t events);
     // Idle at once; no handler is called.
     void close();

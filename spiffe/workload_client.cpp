@@ -439,9 +439,13 @@ void WorkloadClient::Connection::headersReceived(Call &call, bool endStream)
         call.headersDone = true;
         if (call.httpStatus != 200) {
             int code = statusFromHttp(call.httpStatus);
-            fail(statusError(code, rpc + ": the agent answered HTTP status " +
-                                       std::to_string(call.httpStatus) + " (" + grpcCodeName(code) +
-                                       ")"));
+            WorkloadError error = statusError(code, rpc + ": the agent answered HTTP status " +
+                                                        std::to_string(call.httpStatus) + " (" +
+                                                        grpcCodeName(code) + ")");
+            // Only a gRPC status from the agent itself stops the retries: an
+            // HTTP error (a proxy, a restarting agent) is tried again.
+            error.retry = true;
+            fail(std::move(error));
             return;
         }
         // A Trailers-Only reply with a grpc-status is judged by its status alone.
@@ -784,10 +788,10 @@ void WorkloadClient::handle(std::uint32_t ready)
     } catch (const std::exception &e) {
         failure = statusError(grpcInternal, std::string("internal error: ") + e.what());
     }
-    // The connection is gone before the handlers run, so that they may reconnect.
-    if (failure)
-        teardown();
-
+    // A failed connection stays open (and its fd number taken) while the
+    // messages it delivered are handled: a handler that opens a socket must
+    // not get the number the owner's event loop still has registered. Then it
+    // goes, before `closed` runs, so that that handler may reconnect.
     const std::uint64_t generation = generation_;
     for (auto &event : events) {
         if (generation_ != generation)
@@ -799,8 +803,10 @@ void WorkloadClient::handle(std::uint32_t ready)
         else
             invoke(handlers_.rejected, std::get<Connection::Rejected>(event).error);
     }
-    if (failure && generation_ == generation)
+    if (failure && generation_ == generation) {
+        teardown();
         invoke(handlers_.closed, *failure);
+    }
 }
 
 } // namespace spiffe

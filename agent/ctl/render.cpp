@@ -342,8 +342,9 @@ std::string renderStatus(const json &s)
     }
     if (s.contains("peers")) {
         const json &p = s["peers"];
-        line("peers", p.contains("up") ? field(p, "up") + " up of " + field(p, "configured") +
-                                             " configured, listening on " + field(p, "listen")
+        line("peers", p.contains("up") ? field(p, "up") + " of " + field(p, "configured") +
+                                             " configured up, " + field(p, "inbound") +
+                                             " inbound, listening on " + field(p, "listen")
                                        : featureLine(p));
     }
     if (s.contains("tunnel"))

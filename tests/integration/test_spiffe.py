@@ -683,6 +683,14 @@ def closed_by_meshd(s, timeout=3.0):
         s.close()
 
 
+def vm_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def test_peer_input(w):
     """Bad input on the peer channel: a clear count, the connection closed, meshd unharmed."""
     a = w.a
@@ -737,6 +745,39 @@ def test_peer_input(w):
         check("peer input: ... and the connection stays up",
               row is not None and row.get("state") == "up" and row.get("messages_in") == 3, row)
         s.close()
+    # Handshakes in progress from one address are capped (8): the 9th is refused at once.
+    before = errors("over_limit")
+    held = [socket.create_connection(("127.0.0.1", a.config_port), timeout=5) for _ in range(9)]
+    check("peer input: a 9th unfinished handshake from one address is refused (over_limit)",
+          wait_for(lambda: errors("over_limit") >= before + 1, timeout=3),
+          errors("over_limit") - before)
+    for h in held:
+        h.close()
+
+    # A peer that floods: meshd reads at most 256 KiB per turn and keeps its memory.
+    s = accepted()
+    if check("peer input: mTLS peer for a flood", s is not None):
+        port = s.getsockname()[1]
+        rss_before = vm_hwm_kb(a.d.proc.pid)
+        before = errors("unknown_type")
+        chunk = frame(200, bytes(60000)) * 16
+        for _ in range(64):  # 64 x 16 frames of 60 kB: about 61 MB
+            s.sendall(chunk)
+        s.sendall(frame(2, b""))
+        got = wait_for(lambda: errors("unknown_type") >= before + 1024, timeout=20)
+        check("peer input: every flooded frame was read and counted",
+              got and errors("unknown_type") - before == 1024, errors("unknown_type") - before)
+        row = wait_for(lambda: next((p for p in peers(a.d) if p.get("endpoint") ==
+                                     f"127.0.0.1:{port}"), None))
+        check("peer input: the flooding peer is still up", row and row.get("state") == "up", row)
+        grown = vm_hwm_kb(a.d.proc.pid) - rss_before
+        if os.environ.get("MESHD_SANITIZED"):
+            print("SKIPPED peer input: peak memory bound (ASan's quarantine holds freed memory)")
+        else:
+            check("peer input: a 61 MB flood grows meshd's peak memory by less than 32 MB",
+                  grown < 32 * 1024, f"{grown} kB")
+        s.close()
+
     st = request(a.d, "status")
     check("peer input: meshd still answers status", st.get("ok") is True, st)
 

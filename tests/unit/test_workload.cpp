@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -882,6 +883,7 @@ struct Session {
     std::vector<BundleSet> bundleSets;
     std::vector<WorkloadError> rejected;
     std::vector<WorkloadError> closed;
+    std::function<void()> contextHook, closedHook; // run after the handlers record
     std::unique_ptr<WorkloadClient> client;
     std::unique_ptr<FakeAgent> agent;
     std::int32_t svid = -1;
@@ -890,10 +892,18 @@ struct Session {
     Session()
     {
         WorkloadClient::Handlers handlers;
-        handlers.x509Context = [this](X509Context c) { contexts.push_back(std::move(c)); };
+        handlers.x509Context = [this](X509Context c) {
+            contexts.push_back(std::move(c));
+            if (contextHook)
+                contextHook();
+        };
         handlers.bundles = [this](BundleSet b) { bundleSets.push_back(std::move(b)); };
         handlers.rejected = [this](const WorkloadError &e) { rejected.push_back(e); };
-        handlers.closed = [this](const WorkloadError &e) { closed.push_back(e); };
+        handlers.closed = [this](const WorkloadError &e) {
+            closed.push_back(e);
+            if (closedHook)
+                closedHook();
+        };
         client = std::make_unique<WorkloadClient>(endpoint("unix://" + listener.path), handlers);
         REQUIRE(client->connect().empty());
         int fd = listener.accept();
@@ -1139,4 +1149,32 @@ TEST_CASE("WorkloadClient: how streams and connections end", "[spiffe][workload]
         CHECK(err.code == 14);
         CHECK_THAT(err.message, Contains("the agent at unix://"));
     }
+}
+
+TEST_CASE("WorkloadClient: a failed connection's messages are handled while its socket is open",
+          "[spiffe][workload]")
+{
+    // The owner's event loop has the fd registered until `closed` runs: a
+    // handler that opens a socket (meshd dials its peers on a new SVID) must
+    // not be given the same fd number.
+    Pki pki;
+    Session s;
+    int fdInContext = -1, fdInClosed = 0;
+    bool openInContext = false;
+    s.contextHook = [&] {
+        fdInContext = s.client->fd();
+        openInContext = fdInContext >= 0 && fcntl(fdInContext, F_GETFD) != -1;
+    };
+    s.closedHook = [&] { fdInClosed = s.client->fd(); };
+    int before = s.client->fd();
+    s.agent->ok(s.svid);
+    // A response and a GOAWAY, read together.
+    s.agent->data(s.svid, frame(svidResponse({pki.fields(pki.leaf, "spiffe://td.example/node/a")})));
+    s.agent->goaway(NGHTTP2_NO_ERROR, "");
+    auto err = s.closedWith();
+    CHECK(err.code == 14);
+    REQUIRE(s.contexts.size() == 1);
+    CHECK(fdInContext == before);
+    CHECK(openInContext);
+    CHECK(fdInClosed == -1);
 }
