@@ -450,7 +450,11 @@ void WorkloadClient::Connection::headersReceived(Call &call, bool endStream)
         }
         // A Trailers-Only reply with a grpc-status is judged by its status alone.
         bool trailersOnly = endStream && call.grpcStatus;
-        if (!trailersOnly && !call.contentType.starts_with("application/grpc")) {
+        // "application/grpc", or with a "+format" or ";parameters" after it.
+        std::string_view type = call.contentType;
+        bool grpc = type.starts_with("application/grpc") &&
+                    (type.size() == 16 || type[16] == '+' || type[16] == ';');
+        if (!trailersOnly && !grpc) {
             fail(statusError(grpcInternal, rpc + ": the response's content-type is \"" +
                                                printable(call.contentType) +
                                                "\", not application/grpc"));
