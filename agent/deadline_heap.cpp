@@ -53,6 +53,15 @@ std::vector<DeadlineHeap::Callback> DeadlineHeap::popExpired(Clock::time_point n
     return due;
 }
 
+std::optional<DeadlineHeap::Callback> DeadlineHeap::popDue(Clock::time_point now)
+{
+    if (heap_.empty() || heap_.front().deadline > now)
+        return std::nullopt;
+    Callback callback = std::move(heap_.front().callback);
+    removeAt(0);
+    return callback;
+}
+
 bool DeadlineHeap::less(std::size_t a, std::size_t b) const
 {
     const Entry &x = heap_[a], &y = heap_[b];

@@ -31,6 +31,10 @@ public:
     // Removes and returns the callbacks of every timer due at `now`, in
     // deadline order (ties in insertion order).
     std::vector<Callback> popExpired(Clock::time_point now);
+    // Removes and returns the callback of the earliest timer if it is due at
+    // `now`. Popping one at a time lets a callback cancel timers due in the
+    // same batch.
+    std::optional<Callback> popDue(Clock::time_point now);
 
 private:
     struct Entry {

@@ -112,8 +112,11 @@ void EventLoop::onTimer()
     std::uint64_t expirations;
     while (read(timerFd_.get(), &expirations, sizeof(expirations)) > 0) {
     }
-    for (auto &callback : timers_.popExpired(Clock::now()))
-        callback();
+    // One at a time: a callback that cancels another timer due now stops it.
+    // Timers added by callbacks are due after `now`, so this ends.
+    const Clock::time_point now = Clock::now();
+    while (auto callback = timers_.popDue(now))
+        (*callback)();
     armTimer();
 }
 

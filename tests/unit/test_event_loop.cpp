@@ -106,3 +106,20 @@ TEST_CASE("a stale event for a closed fd does not reach a handler that reused it
     close(first);
     close(second);
 }
+
+TEST_CASE("a timer cancelled by another timer due at the same time does not run", "[loop]")
+{
+    EventLoop loop;
+    REQUIRE(loop.init() == 0);
+    std::vector<std::string> seen;
+    auto at = Clock::now() + 5ms;
+    EventLoop::TimerId second = 0;
+    loop.addTimerAt(at, [&] {
+        seen.push_back("first");
+        loop.cancelTimer(second);
+    });
+    second = loop.addTimerAt(at, [&] { seen.push_back("second"); });
+    loop.addTimerAt(at + 20ms, [&] { loop.stop(); });
+    REQUIRE(loop.run() == 0);
+    CHECK(seen == std::vector<std::string>{"first"});
+}
