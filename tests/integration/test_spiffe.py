@@ -37,7 +37,8 @@ from cryptography import x509  # noqa: E402
 
 import certs  # noqa: E402
 import fake_spire_agent as fake  # noqa: E402
-from test_daemon import MESHCTL, MESHD, Conn, Daemon, check, finish, free_port  # noqa: E402
+from test_daemon import (MESHCTL, MESHD, Conn, Daemon, binaries_missing, check,  # noqa: E402
+                         finish, free_port)
 
 TD = "td.test"
 ID_A = f"spiffe://{TD}/node/a"
@@ -1131,11 +1132,8 @@ def test_header_raw(w):
 
 
 def main():
-    for binary in (MESHD, MESHCTL):
-        if not os.access(binary, os.X_OK):
-            print(f"FAIL setup: {binary} is not built")
-            print("0 passed, 1 failed")
-            return 1
+    if binaries_missing():
+        return 1
     workdir = tempfile.mkdtemp(prefix="meshd-spiffe-")
     w = World(workdir)
     w.current_ca = w.ca1
