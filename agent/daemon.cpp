@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
@@ -27,13 +28,6 @@ namespace meshd {
 using nlohmann::json;
 
 namespace {
-
-double unixNow()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 json feature(const char *state, const std::string &reason = {})
 {

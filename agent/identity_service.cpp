@@ -9,6 +9,7 @@
 #include <ctime>
 #include <sys/epoll.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -19,22 +20,6 @@ using nlohmann::json;
 using SystemClock = std::chrono::system_clock;
 
 namespace {
-
-double unixSeconds(SystemClock::time_point t)
-{
-    return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
-
-std::string rfc3339(SystemClock::time_point t)
-{
-    std::time_t secs = SystemClock::to_time_t(t);
-    struct tm tm {
-    };
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 bool sameCertificates(const spiffe::Certificates &a, const spiffe::Certificates &b)
 {
@@ -241,14 +226,8 @@ void IdentityService::syncFd()
 
 void IdentityService::handleEvents(std::uint32_t events)
 {
-    // A closed connection is removed from the loop before the handlers run
-    // again: the fd number may be reused by the next connect().
-    int before = registeredFd_;
+    // The client may have closed or replaced its socket: syncFd() follows.
     client_->handle(events);
-    if (client_->fd() != before && registeredFd_ == before && before >= 0) {
-        loop_.removeFd(before);
-        registeredFd_ = -1;
-    }
     if (client_->connected() && state_ == ApiState::Connecting)
         state_ = ApiState::Connected;
     syncFd();
@@ -461,16 +440,16 @@ std::shared_ptr<const spiffe::TlsContext> IdentityService::tlsContext()
     // The expiry timer runs on the monotonic clock; a wall clock stepped
     // forward (NTP on a router without an RTC) must not let an expired SVID
     // out in the meantime.
-    if (tls_ && tls_->svid().notAfter <= SystemClock::now() && !expirySoon_) {
+    if (!tls_ || tls_->svid().notAfter > SystemClock::now())
+        return tls_;
+    if (!expirySoon_) {
         expirySoon_ = true;
         loop_.addTimer(std::chrono::milliseconds(0), [this] {
             expirySoon_ = false;
             onExpired();
         });
     }
-    if (tls_ && tls_->svid().notAfter <= SystemClock::now())
-        return nullptr;
-    return tls_;
+    return nullptr;
 }
 
 std::string IdentityService::unavailableReason() const

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
@@ -29,13 +30,6 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-
-double unixNow()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 bool toSockaddr(const std::string &text, sockaddr_storage &ss, socklen_t &len)
 {

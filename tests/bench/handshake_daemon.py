@@ -15,7 +15,6 @@ Usage: handshake_daemon.py BUILD_DIR DIR N
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,10 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "spiffe"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import certs  # noqa: E402
 from fake_spire_agent import FakeAgent  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from test_daemon import free_port  # noqa: E402
 
 
 def main():

@@ -1063,6 +1063,9 @@ def test_expiry(w):
                         not_after=certs.now() + datetime.timedelta(seconds=4))
     set_a(w, short)
     check("short SVID applied", wait_not_after(a, short), a.identity())
+    # A peer authenticated with the short SVID, up until it lapses.
+    early = w.client(a, w.current_ca.issue("node/c"), keep=True)
+    check("expired: a peer is up on the short SVID", early.sock is not None, early)
     check("no rotation by the SVID's half-life: a warning in the log",
           wait_for(lambda: "by its half-life" in a.d.logtext(), timeout=6),
           a.d.logtext()[-1500:])
@@ -1071,6 +1074,7 @@ def test_expiry(w):
     ev = w.mon_a.wait("svid_expired", mark, timeout=3)
     check("monitor: svid_expired event", ev and ev.get("spiffe_id") == ID_A, ev)
     check("expired: no peer connection stays up on a lapsed SVID",
+          early.sock is not None and closed_by_meshd(early.sock) and
           wait_for(lambda: not any(p.get("state") == "up" for p in peers(a.d)), timeout=3),
           peers(a.d))
     before = a.handshakes("no_identity")
