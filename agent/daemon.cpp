@@ -99,7 +99,9 @@ std::string Daemon::start()
 #endif
     if (!config_.spiffe.trustDomain.empty()) {
         identity_ = std::make_unique<IdentityService>(loop_, config_, metrics_, publish);
-        peers_ = std::make_unique<PeerService>(loop_, config_, metrics_, *identity_, publish);
+        IdentitySource source{[this] { return identity_->tlsContext(); },
+                              [this] { return identity_->unavailableReason(); }};
+        peers_ = std::make_unique<PeerService>(loop_, config_, metrics_, std::move(source), publish);
         identity_->onTlsChange([this] { peers_->identityChanged(); });
     }
     registerCommands();

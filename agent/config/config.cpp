@@ -58,45 +58,6 @@ bool isValidInterfaceName(std::string_view name)
     return true;
 }
 
-bool parseListenAddress(std::string_view text, std::string *host, std::uint16_t *port)
-{
-    std::string_view h, p;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            return false;
-        h = text.substr(1, close - 1);
-        p = text.substr(close + 2);
-        in6_addr a6;
-        if (!inet_pton(AF_INET6, std::string(h).c_str(), &a6))
-            return false;
-    } else {
-        auto colon = text.rfind(':');
-        if (colon == std::string_view::npos)
-            return false;
-        h = text.substr(0, colon);
-        p = text.substr(colon + 1);
-        in_addr a4;
-        if (!inet_pton(AF_INET, std::string(h).c_str(), &a4))
-            return false;
-    }
-    if (p.empty() || p.size() > 5)
-        return false;
-    unsigned value = 0;
-    for (char c : p) {
-        if (c < '0' || c > '9')
-            return false;
-        value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value == 0 || value > 65535)
-        return false;
-    if (host)
-        *host = std::string(h);
-    if (port)
-        *port = static_cast<std::uint16_t>(value);
-    return true;
-}
-
 namespace {
 
 const char *typeName(const json &v)

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "address.h"
 #include "log.h"
 
 namespace meshd {
@@ -126,6 +127,5 @@ std::vector<ConfigError> validateSettings(const nlohmann::json &settings, bool h
 
 // Checks shared by the config and other boundaries.
 bool isValidInterfaceName(std::string_view name);
-bool parseListenAddress(std::string_view text, std::string *host, std::uint16_t *port);
 
 } // namespace meshd

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <prometheus/exposer.h>
 
-#include "config.h"
+#include "address.h"
 #include "meshd_build.h"
 #include "process_metrics.h"
 

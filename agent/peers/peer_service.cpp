@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "clock.h"
-#include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
 #include "metrics.h"
@@ -30,69 +30,6 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-
-bool toSockaddr(const std::string &text, sockaddr_storage &ss, socklen_t &len)
-{
-    std::string host;
-    std::uint16_t port = 0;
-    if (!parseListenAddress(text, &host, &port))
-        return false;
-    memset(&ss, 0, sizeof(ss));
-    auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
-    auto *v6 = reinterpret_cast<sockaddr_in6 *>(&ss);
-    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        len = sizeof(*v4);
-        return true;
-    }
-    if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        len = sizeof(*v6);
-        return true;
-    }
-    return false;
-}
-
-// The address alone, canonical: IPv4 dotted, IPv6 as inet_ntop writes it,
-// IPv4-mapped IPv6 (a dual-stack listener's view of IPv4) as IPv4.
-std::string hostString(const sockaddr_storage &ss)
-{
-    char buf[INET6_ADDRSTRLEN] = "";
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&ss)->sin_addr, buf, sizeof(buf));
-        return buf;
-    }
-    const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&ss);
-    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-        inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], buf, sizeof(buf));
-        return buf;
-    }
-    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
-    return buf;
-}
-
-std::uint16_t portOf(const sockaddr_storage &ss)
-{
-    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in *>(&ss)->sin_port
-                                         : reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_port);
-}
-
-std::string sockaddrString(const sockaddr_storage &ss)
-{
-    std::string host = hostString(ss);
-    bool v6 = host.find(':') != std::string::npos;
-    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(portOf(ss));
-}
-
-// The canonical host of an "IP:port" of the config.
-std::string canonicalHost(const std::string &address)
-{
-    sockaddr_storage ss;
-    socklen_t len = 0;
-    return toSockaddr(address, ss, len) ? hostString(ss) : std::string();
-}
 
 std::string meshMac(const std::string &interface)
 {
@@ -161,8 +98,8 @@ constexpr const char *channelErrorReasons[] = {
 } // namespace
 
 PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics,
-                         IdentityService &identity, Publish publish)
-    : loop_(loop), config_(config), identity_(identity), publish_(std::move(publish)),
+                         IdentitySource identity, Publish publish)
+    : loop_(loop), config_(config), identity_(std::move(identity)), publish_(std::move(publish)),
       handshakes_(prometheus::BuildCounter()
                       .Name("meshd_mtls_handshakes_total")
                       .Help("mTLS handshakes of the peer channel by result: ok, or why the "

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "event_loop.h"
 #include "id.h"
+#include "identity_source.h"
 #include "peer_frame.h"
 #include "unique_fd.h"
 #include "workload.h"
@@ -32,7 +33,6 @@ class TlsSession;
 namespace meshd {
 
 class Metrics;
-class IdentityService;
 
 // The peer channel: mTLS over TCP between meshd nodes, both sides showing
 // their X.509-SVIDs. meshd listens on spiffe.listen and dials every node
@@ -45,7 +45,7 @@ public:
     using Publish = std::function<void(std::string_view event, nlohmann::json fields)>;
 
     PeerService(EventLoop &loop, const Config &config, Metrics &metrics,
-                IdentityService &identity, Publish publish);
+                IdentitySource identity, Publish publish);
     ~PeerService();
 
     std::string start(); // binds spiffe.listen; "" or why not
@@ -134,7 +134,7 @@ private:
 
     EventLoop &loop_;
     const Config &config_;
-    IdentityService &identity_;
+    IdentitySource identity_;
     Publish publish_;
     UniqueFD listener_;
     std::vector<Peer> peers_;

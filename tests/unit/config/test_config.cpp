@@ -187,21 +187,6 @@ TEST_CASE("a missing file is an io error", "[config]")
     CHECK(r.errors[0].kind == ConfigErrorKind::Io);
 }
 
-TEST_CASE("listen addresses", "[config]")
-{
-    std::string host;
-    std::uint16_t port = 0;
-    CHECK(parseListenAddress("127.0.0.1:9474", &host, &port));
-    CHECK(host == "127.0.0.1");
-    CHECK(port == 9474);
-    CHECK(parseListenAddress("[::1]:80", &host, &port));
-    CHECK(host == "::1");
-    CHECK_FALSE(parseListenAddress("[::1]80", nullptr, nullptr));
-    CHECK_FALSE(parseListenAddress("1.2.3.4:0", nullptr, nullptr));
-    CHECK_FALSE(parseListenAddress("1.2.3.4:+80", nullptr, nullptr));
-    CHECK_FALSE(parseListenAddress(":80", nullptr, nullptr));
-}
-
 TEST_CASE("reload diff separates live settings from restart-only ones", "[config]")
 {
     Config a = *parse("{}").config;
