@@ -9,10 +9,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <fstream>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,7 +17,7 @@
 #include "address.h"
 #include "clock.h"
 #include "log.h"
-#include "meshd_build.h"
+#include "peer_hello.h"
 #include "metrics.h"
 #include "tls.h"
 
@@ -30,61 +27,6 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-
-std::string meshMac(const std::string &interface)
-{
-    std::ifstream in("/sys/class/net/" + interface + "/address");
-    std::string mac;
-    if (!(in >> mac) || mac.size() != 17)
-        return {};
-    return mac; // the kernel writes lower-case aa:bb:cc:dd:ee:ff
-}
-
-bool printable(const std::string &s, std::size_t max)
-{
-    if (s.empty() || s.size() > max)
-        return false;
-    for (unsigned char c : s)
-        if (c < 0x20 || c > 0x7e)
-            return false;
-    return true;
-}
-
-// Lower-case aa:bb:cc:dd:ee:ff, as MACs are written everywhere in meshd.
-bool isMac(const std::string &s)
-{
-    if (s.size() != 17)
-        return false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        char ch = s[i];
-        bool ok = i % 3 == 2 ? ch == ':' : (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-// The peer's hello, checked field by field; "" or what is wrong.
-std::string checkHello(const json &h)
-{
-    if (!h.is_object())
-        return "the hello is not a JSON object";
-    if (!h.contains("protocol") || !h["protocol"].is_number_unsigned() || h["protocol"] == 0)
-        return "the hello has no protocol version";
-    for (const char *key : {"node", "version"})
-        if (!h.contains(key) || !h[key].is_string() || !printable(h[key], 64))
-            return std::string("the hello's \"") + key + "\" is not a printable string";
-    if (h.contains("mesh_mac") && !h["mesh_mac"].is_null() &&
-        (!h["mesh_mac"].is_string() || !isMac(h["mesh_mac"].get<std::string>())))
-        return "the hello's \"mesh_mac\" is not a MAC address (aa:bb:cc:dd:ee:ff)";
-    if (!h.contains("capabilities") || !h["capabilities"].is_array() ||
-        h["capabilities"].size() > 32)
-        return "the hello's \"capabilities\" is not a list";
-    for (const auto &c : h["capabilities"])
-        if (!c.is_string() || !printable(c, 32))
-            return "a capability in the hello is not a short string";
-    return {};
-}
 
 constexpr const char *handshakeResults[] = {
     "ok",      "no_certificate", "untrusted", "expired",     "invalid_svid",
@@ -100,6 +42,11 @@ constexpr const char *channelErrorReasons[] = {
 PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics,
                          IdentitySource identity, Publish publish)
     : loop_(loop), config_(config), identity_(std::move(identity)), publish_(std::move(publish)),
+      peers_(loop, config.spiffe,
+             [this](std::size_t index) {
+                 dial(index);
+                 updateGauges();
+             }),
       handshakes_(prometheus::BuildCounter()
                       .Name("meshd_mtls_handshakes_total")
                       .Help("mTLS handshakes of the peer channel by result: ok, or why the "
@@ -142,37 +89,14 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
         gethostname(host, sizeof(host) - 1);
         nodeName_ = printable(host, 64) ? host : "meshd";
     }
-    for (const auto &p : config_.spiffe.peers) {
-        Peer peer(p, spiffe::Backoff(std::chrono::milliseconds(config_.spiffe.peerRetryMs),
-                                     std::chrono::milliseconds(std::max<std::uint32_t>(
-                                         60000, config_.spiffe.peerRetryMs))));
-        peer.since = unixNow();
-        peer.host = canonicalHost(p.address);
-        if (!p.id.empty()) {
-            auto parsed = spiffe::parseId(p.id); // validated with the config
-            if (auto *id = std::get_if<spiffe::SpiffeId>(&parsed))
-                peer.expected = *id;
-        }
-        peers_.push_back(std::move(peer));
-    }
+    dispatch_.attach(
+        [this](std::uint64_t id, std::uint8_t type, std::span<const std::uint8_t> payload) {
+            return sendRaw(id, type, payload);
+        },
+        [this](std::uint64_t id, const std::string &reason) { close(id, reason, false); });
 }
 
 PeerService::~PeerService() { stop(); }
-
-const char *PeerService::stateName(State state)
-{
-    switch (state) {
-    case State::Connecting:
-        return "connecting";
-    case State::Handshaking:
-        return "handshaking";
-    case State::Hello:
-        return "hello";
-    case State::Up:
-        return "up";
-    }
-    return "connecting";
-}
 
 std::string PeerService::start()
 {
@@ -218,17 +142,13 @@ void PeerService::stop()
     for (const auto &[id, c] : conns_)
         ids.push_back(id);
     for (auto id : ids) {
-        if (auto it = conns_.find(id); it != conns_.end() && it->second->state == State::Up) {
+        if (auto it = conns_.find(id); it != conns_.end() && it->second->link.state() == State::Up) {
             send(*it->second, frame::Goodbye, {{"reason", "shutting down"}});
-            flush(*it->second); // best effort: the socket does not block
+            it->second->link.flush(); // best effort: the socket does not block
         }
         close(id, "meshd is stopping", false);
     }
-    for (auto &p : peers_)
-        if (p.retry) {
-            loop_.cancelTimer(p.retry);
-            p.retry = 0;
-        }
+    peers_.cancelRetries();
     if (resumeTimer_) {
         loop_.cancelTimer(resumeTimer_);
         resumeTimer_ = 0;
@@ -282,15 +202,11 @@ void PeerService::onAccept()
         std::string host = hostString(ss);
         std::size_t pending = 0, fromHost = 0;
         for (const auto &[id, other] : conns_)
-            if (other->state != State::Up) {
+            if (other->link.state() != State::Up) {
                 ++pending;
-                fromHost += !other->outbound && other->host == host;
+                fromHost += !other->link.outbound() && other->host == host;
             }
-        const char *limit = conns_.size() >= maxConnections ? "connections"
-                            : pending >= maxPending         ? "handshakes in progress"
-                            : fromHost >= maxPendingPerHost ? "handshakes in progress from one address"
-                                                            : nullptr;
-        if (limit) {
+        if (const char *limit = PeerLimits::exceeded(conns_.size(), pending, fromHost)) {
             countError("over_limit");
             Log::writeLimited("peer-limit", LogLevel::Warning, "peers",
                               "refusing %s: too many peer %s", endpoint.c_str(), limit);
@@ -300,30 +216,21 @@ void PeerService::onAccept()
         if (c)
             c->host = host;
         if (c && startTls(*c))
-            pump(c->id, 0);
+            pump(c->link.id(), 0);
     }
 }
 
 PeerService::Conn *PeerService::adopt(UniqueFD fd, bool outbound, std::string endpoint,
                                       std::size_t peerIndex)
 {
-    auto c = std::make_unique<Conn>();
-    c->id = nextId_++;
-    c->fd = std::move(fd);
-    c->outbound = outbound;
-    c->endpoint = std::move(endpoint);
+    std::uint64_t id = nextId_++;
+    PeerTransport::Owner &owner = *this;
+    auto c = std::make_unique<Conn>(loop_, owner, id, std::move(fd), outbound, std::move(endpoint));
     c->peerIndex = peerIndex;
     c->since = unixNow();
-    c->lastRx = c->lastTx = SteadyClock::now();
-    int one = 1;
-    setsockopt(c->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    std::uint64_t id = c->id;
-    c->events = outbound ? EPOLLIN | EPOLLOUT : EPOLLIN;
-    if (int err = loop_.addFd(c->fd.get(), c->events,
-                              [this, id](std::uint32_t ev) { pump(id, ev); }, "peer");
-        err < 0) {
+    if (int err = c->link.watch([this, id](std::uint32_t ev) { pump(id, ev); }); err < 0) {
         Log::writeLimited("peer-watch", LogLevel::Warning, "peers", "cannot watch %s: %s",
-                          c->endpoint.c_str(), strerror(-err));
+                          c->link.endpoint().c_str(), strerror(-err));
         return nullptr;
     }
     c->deadline = loop_.addTimer(std::chrono::milliseconds(config_.spiffe.handshakeTimeoutMs),
@@ -332,7 +239,7 @@ PeerService::Conn *PeerService::adopt(UniqueFD fd, bool outbound, std::string en
                                      if (it == conns_.end())
                                          return;
                                      it->second->deadline = 0;
-                                     handshakeFailed(*it->second, "timeout",
+                                     handshakeFailed(it->second->link, "timeout",
                                                      "no handshake within " +
                                                          std::to_string(
                                                              config_.spiffe.handshakeTimeoutMs) +
@@ -348,7 +255,7 @@ PeerService::Conn *PeerService::adopt(UniqueFD fd, bool outbound, std::string en
 
 void PeerService::dial(std::size_t index)
 {
-    Peer &p = peers_[index];
+    PeerSet::Peer &p = peers_[index];
     p.retry = 0;
     if (p.conn != 0)
         return; // already connected or connecting (a stale retry)
@@ -364,41 +271,14 @@ void PeerService::dial(std::size_t index)
     if (!fd.isValid() ||
         (::connect(fd.get(), reinterpret_cast<sockaddr *>(&ss), len) < 0 && errno != EINPROGRESS)) {
         p.lastError = std::string("connect: ") + strerror(errno);
-        scheduleDial(index, true);
+        peers_.scheduleDial(index, true);
         return;
     }
     if (Conn *c = adopt(std::move(fd), true, p.config.address, index)) {
         c->host = p.host;
     } else {
         p.lastError = "cannot watch the connection";
-        scheduleDial(index, true);
-    }
-}
-
-void PeerService::scheduleDial(std::size_t index, bool failed)
-{
-    Peer &p = peers_[index];
-    if (p.retry)
-        return;
-    auto delay = failed ? p.backoff.next() : std::chrono::milliseconds(config_.spiffe.peerRetryMs);
-    p.retryAt = SteadyClock::now() + delay;
-    p.retry = loop_.addTimer(delay, [this, index] {
-        dial(index);
-        updateGauges();
-    });
-}
-
-// A node we failed to reach just reached us: it is back, so the dial to it
-// need not wait out its backoff.
-void PeerService::redialFrom(const std::string &host)
-{
-    for (std::size_t i = 0; i < peers_.size(); ++i) {
-        Peer &p = peers_[i];
-        if (p.conn != 0 || p.retry == 0 || p.host != host)
-            continue;
-        loop_.cancelTimer(p.retry);
-        p.retry = 0;
-        dial(i);
+        peers_.scheduleDial(index, true);
     }
 }
 
@@ -422,26 +302,15 @@ bool PeerService::startTls(Conn &c)
 {
     auto ctx = identity_.tlsContext();
     if (!ctx) {
-        handshakeFailed(c, "no_identity",
+        handshakeFailed(c.link, "no_identity",
                         "this node has no valid SVID: " + identity_.unavailableReason());
         return false;
     }
     std::optional<spiffe::Authorizer> expected;
-    if (c.outbound && peers_[c.peerIndex].expected)
+    if (c.link.outbound() && peers_[c.peerIndex].expected)
         expected = spiffe::authorizeId(*peers_[c.peerIndex].expected);
-    c.tls = std::make_unique<spiffe::TlsSession>(std::move(ctx), c.fd.get(), !c.outbound,
-                                                 std::move(expected));
-    c.state = State::Handshaking;
-    c.started = SteadyClock::now();
+    c.link.startTls(std::move(ctx), std::move(expected));
     return true;
-}
-
-void PeerService::updateEvents(Conn &c, std::uint32_t want)
-{
-    if (want != c.events) {
-        c.events = want;
-        loop_.modifyFd(c.fd.get(), want);
-    }
 }
 
 void PeerService::pump(std::uint64_t id, std::uint32_t events)
@@ -450,7 +319,7 @@ void PeerService::pump(std::uint64_t id, std::uint32_t events)
     if (it == conns_.end())
         return;
     try {
-        advance(*it->second, events);
+        it->second->link.advance(events);
     } catch (const std::exception &e) {
         if (conns_.count(id))
             close(id, std::string("internal error: ") + e.what(), true);
@@ -458,188 +327,60 @@ void PeerService::pump(std::uint64_t id, std::uint32_t events)
     updateGauges(); // states change inside
 }
 
-bool PeerService::advance(Conn &c, std::uint32_t events)
+bool PeerService::connected(PeerTransport &t) { return startTls(conn(t)); }
+
+void PeerService::tlsUp(PeerTransport &t)
 {
-    if (c.state == State::Connecting) {
-        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-            return true;
-        int err = 0;
-        socklen_t len = sizeof(err);
-        getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) {
-            // Not a handshake: nobody answered.
-            close(c.id, std::string("connect: ") + strerror(err), true);
-            return false;
-        }
-        if (!startTls(c))
-            return false;
-    }
-    if (c.state == State::Handshaking) {
-        switch (c.tls->handshake()) {
-        case spiffe::TlsSession::Status::WantRead:
-            updateEvents(c, EPOLLIN);
-            return true;
-        case spiffe::TlsSession::Status::WantWrite:
-            updateEvents(c, EPOLLIN | EPOLLOUT);
-            return true;
-        case spiffe::TlsSession::Status::Closed:
-        case spiffe::TlsSession::Status::Failed: {
-            auto verdict = c.tls->verdict();
-            std::string result = verdict == spiffe::PeerVerdict::Ok
-                                     ? "tls_error"
-                                     : spiffe::peerVerdictName(verdict);
-            std::string why = c.tls->error().empty() ? "the peer closed the connection"
-                                                     : c.tls->error();
-            handshakeFailed(c, result, why);
-            return false;
-        }
-        case spiffe::TlsSession::Status::Done:
-            break;
-        }
-        // On TLS 1.3 a client is Done before the server has judged its
-        // SVID: the handshake counts as ok once the peer's hello arrives.
-        c.handshakeSeconds =
-            std::chrono::duration<double>(SteadyClock::now() - c.started).count();
-        c.peerId = c.tls->peerId();
-        c.peerNotAfter = c.tls->peerNotAfter();
-        c.state = State::Hello;
-        c.since = unixNow();
-        LOG(Debug, "peers", "TLS with %s (%s) in %.1f ms", c.endpoint.c_str(),
-            c.peerId ? c.peerId->str().c_str() : "?", c.handshakeSeconds * 1000);
-        sendHello(c);
-    }
-    if (!flush(c))
-        return false;
-    if (!receive(c))
-        return false;
-    updateEvents(c, c.out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT);
-    return true;
+    Conn &c = conn(t);
+    c.since = unixNow();
+    send(c, frame::Hello,
+         makeHello(nodeName_, meshMac(config_.mesh.interface), dispatch_.capabilities()));
 }
 
-bool PeerService::flush(Conn &c)
+void PeerService::connectFailed(PeerTransport &t, const std::string &message)
 {
-    while (!c.out.empty()) {
-        std::size_t written = 0;
-        auto st = c.tls->write(c.out, written);
-        c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(written));
-        if (written > 0)
-            c.lastTx = SteadyClock::now();
-        if (st == spiffe::TlsSession::Status::WantRead ||
-            st == spiffe::TlsSession::Status::WantWrite)
-            return true;
-        if (st == spiffe::TlsSession::Status::Closed || st == spiffe::TlsSession::Status::Failed) {
-            ioFailed(c, "write: " + c.tls->error());
-            return false;
-        }
-    }
-    return true;
+    close(t.id(), message, true);
 }
 
-bool PeerService::receive(Conn &c)
+void PeerService::badFrame(PeerTransport &t, const std::string &message)
 {
-    std::vector<std::uint8_t> data;
-    auto st = c.tls->read(data, maxReadPerTurn);
-    if (!data.empty()) {
-        c.lastRx = SteadyClock::now();
-        if (!c.decoder.feed(data)) {
-            countError("bad_frame");
-            close(c.id, "bad frame: " + c.decoder.error(), true);
-            return false;
-        }
-        while (auto f = c.decoder.next()) {
-            if (!onFrame(c, *f))
-                return false;
-        }
-        if (!c.decoder.error().empty()) {
-            countError("bad_frame");
-            close(c.id, "bad frame: " + c.decoder.error(), true);
-            return false;
-        }
-    }
-    if (st == spiffe::TlsSession::Status::Closed) {
-        if (c.state == State::Hello) {
-            handshakeFailed(c, "tls_error", "the peer closed the connection before its hello");
-            return false;
-        }
-        countError("closed");
-        close(c.id, "closed by the peer", false);
-        return false;
-    }
-    if (st == spiffe::TlsSession::Status::Failed) {
-        ioFailed(c, "read: " + c.tls->error());
-        return false;
-    }
-    if (!flush(c)) // a reply (or TLS's own records) may be waiting
-        return false;
-    // Bytes OpenSSL already decrypted raise no epoll event: come back for
-    // them on the next turn, after the loop has served everything else.
-    if (c.tls->pending() && !c.repump) {
-        c.repump = true;
-        std::uint64_t id = c.id;
-        loop_.addTimer(std::chrono::milliseconds(0), [this, id] {
-            auto it = conns_.find(id);
-            if (it == conns_.end())
-                return;
-            it->second->repump = false;
-            pump(id, EPOLLIN);
-        });
-    }
-    return true;
+    countError("bad_frame");
+    close(t.id(), "bad frame: " + message, true);
 }
 
-bool PeerService::onFrame(Conn &c, const Frame &f)
+void PeerService::closedByPeer(PeerTransport &t)
 {
-    ++c.messagesIn;
-    c.bytesIn += frame::headerSize + f.payload.size();
+    if (t.state() == State::Hello) {
+        handshakeFailed(t, "tls_error", "the peer closed the connection before its hello");
+        return;
+    }
+    countError("closed");
+    close(t.id(), "closed by the peer", false);
+}
+
+void PeerService::repumpLater(PeerTransport &t)
+{
+    Conn &c = conn(t);
+    if (c.repump)
+        return;
+    c.repump = true;
+    std::uint64_t id = t.id();
+    loop_.addTimer(std::chrono::milliseconds(0), [this, id] {
+        auto it = conns_.find(id);
+        if (it == conns_.end())
+            return;
+        it->second->repump = false;
+        pump(id, EPOLLIN);
+    });
+}
+
+bool PeerService::frame(PeerTransport &t, const Frame &f)
+{
+    Conn &c = conn(t);
     channelMessages_.Add({{"direction", "in"}}).Increment();
     switch (f.type) {
-    case frame::Hello: {
-        json hello = json::parse(f.payload.begin(), f.payload.end(), nullptr, false);
-        std::string problem = hello.is_discarded() ? "the hello is not JSON" : checkHello(hello);
-        if (!problem.empty()) {
-            countError("bad_hello");
-            close(c.id, problem, true);
-            return false;
-        }
-        bool first = c.state != State::Up;
-        if (first) {
-            handshakes_.Add({{"result", "ok"}}).Increment();
-            handshakeSeconds_.Observe(c.handshakeSeconds);
-            if (c.outbound) {
-                ++peers_[c.peerIndex].handshakesOk;
-                peers_[c.peerIndex].lastId = c.peerId;
-            }
-        }
-        c.hello = hello;
-        c.state = State::Up;
-        c.since = unixNow();
-        if (c.deadline) {
-            loop_.cancelTimer(c.deadline);
-            c.deadline = 0;
-        }
-        if (c.outbound) {
-            Peer &p = peers_[c.peerIndex];
-            p.backoff.reset();
-            p.lastError.clear();
-            p.lastHello = hello;
-            p.since = c.since;
-        }
-        if (first) {
-            LOG(Info, "peers", "peer %s %s (%s, node %s, meshd %s) is up",
-                c.outbound ? "to" : "from", c.endpoint.c_str(),
-                c.peerId ? c.peerId->str().c_str() : "?",
-                hello["node"].get<std::string>().c_str(),
-                hello["version"].get<std::string>().c_str());
-            if (!c.outbound)
-                redialFrom(c.host);
-            publish_("peer_up", {{"endpoint", c.endpoint},
-                                 {"direction", c.outbound ? "outbound" : "inbound"},
-                                 {"spiffe_id", c.peerId ? json(c.peerId->str()) : json()},
-                                 {"node", hello["node"]}});
-            updateGauges();
-        }
-        return true;
-    }
+    case frame::Hello:
+        return onHello(c, f);
     case frame::Keepalive:
         return true;
     case frame::Goodbye: {
@@ -651,61 +392,134 @@ bool PeerService::onFrame(Conn &c, const Frame &f)
         for (char &ch : reason) // it reaches logs and terminals
             if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e)
                 ch = '?';
-        close(c.id, "the peer said goodbye: " + reason, false);
+        close(t.id(), "the peer said goodbye: " + reason, false);
         return false;
     }
-    default:
-        countError("unknown_type");
-        return true;
+    default: {
+        // A client's message, only once the peer's hello made it a peer.
+        std::uint64_t id = t.id();
+        if (t.state() != State::Up || !dispatch_.deliver(info(c), f.type, f.payload)) {
+            countError("unknown_type");
+            return true;
+        }
+        return conns_.count(id) > 0; // the handler may have closed it
     }
+    }
+}
+
+bool PeerService::onHello(Conn &c, const Frame &f)
+{
+    json hello = json::parse(f.payload.begin(), f.payload.end(), nullptr, false);
+    std::string problem = hello.is_discarded() ? "the hello is not JSON" : checkHello(hello);
+    if (!problem.empty()) {
+        countError("bad_hello");
+        close(c.link.id(), problem, true);
+        return false;
+    }
+    bool first = c.link.state() != State::Up;
+    if (first) {
+        handshakes_.Add({{"result", "ok"}}).Increment();
+        handshakeSeconds_.Observe(c.link.handshakeSeconds());
+        if (c.link.outbound()) {
+            ++peers_[c.peerIndex].handshakesOk;
+            peers_[c.peerIndex].lastId = c.link.peerId();
+        }
+    }
+    c.hello = hello;
+    c.link.setUp();
+    c.since = unixNow();
+    if (c.deadline) {
+        loop_.cancelTimer(c.deadline);
+        c.deadline = 0;
+    }
+    if (c.link.outbound()) {
+        PeerSet::Peer &p = peers_[c.peerIndex];
+        p.backoff.reset();
+        p.lastError.clear();
+        p.lastHello = hello;
+        p.since = c.since;
+    }
+    if (first) {
+        const auto &peerId = c.link.peerId();
+        LOG(Info, "peers", "peer %s %s (%s, node %s, meshd %s) is up",
+            c.link.outbound() ? "to" : "from", c.link.endpoint().c_str(),
+            peerId ? peerId->str().c_str() : "?", hello["node"].get<std::string>().c_str(),
+            hello["version"].get<std::string>().c_str());
+        std::uint64_t id = c.link.id();
+        if (!c.link.outbound())
+            peers_.redialFrom(c.host);
+        publish_("peer_up", {{"endpoint", c.link.endpoint()},
+                             {"direction", c.link.outbound() ? "outbound" : "inbound"},
+                             {"spiffe_id", peerId ? json(peerId->str()) : json()},
+                             {"node", hello["node"]}});
+        updateGauges();
+        dispatch_.peerUp(info(c));
+        return conns_.count(id) > 0; // a client may have closed it
+    }
+    return true;
+}
+
+PeerInfo PeerService::info(const Conn &c) const
+{
+    PeerInfo p;
+    p.conn = c.link.id();
+    p.id = c.link.peerId();
+    p.endpoint = c.link.endpoint();
+    p.host = c.host;
+    p.outbound = c.link.outbound();
+    if (c.hello.is_object()) {
+        p.node = c.hello.value("node", "");
+        for (const auto &cap : c.hello["capabilities"])
+            p.capabilities.push_back(cap.get<std::string>());
+    }
+    return p;
 }
 
 void PeerService::send(Conn &c, std::uint8_t type, const json &payload)
 {
     std::string text = payload.is_null() ? std::string() : payload.dump();
-    std::size_t before = c.out.size();
-    encodeFrame(type,
-                std::span(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()), c.out);
-    ++c.messagesOut;
-    c.bytesOut += c.out.size() - before;
+    c.link.queue(type, std::span(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()));
     channelMessages_.Add({{"direction", "out"}}).Increment();
 }
 
-json PeerService::helloPayload() const
+bool PeerService::sendRaw(std::uint64_t id, std::uint8_t type,
+                          std::span<const std::uint8_t> payload)
 {
-    std::string mac = meshMac(config_.mesh.interface);
-    return {{"protocol", 1},
-            {"node", nodeName_},
-            {"version", MESHD_VERSION},
-            {"mesh_mac", mac.empty() ? json() : json(mac)},
-            {"capabilities", json::array({"hello", "keepalive"})}};
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->link.state() != State::Up ||
+        payload.size() > frame::maxPayload)
+        return false;
+    it->second->link.queue(type, payload);
+    it->second->link.wantWrite();
+    channelMessages_.Add({{"direction", "out"}}).Increment();
+    return true;
 }
 
-void PeerService::sendHello(Conn &c) { send(c, frame::Hello, helloPayload()); }
-
-void PeerService::ioFailed(Conn &c, const std::string &message)
+void PeerService::ioFailed(PeerTransport &t, const std::string &message)
 {
     // Before the peer's hello, a failure is the peer refusing the handshake
     // (a TLS 1.3 server judges the client's SVID after the client is done).
-    if (c.state == State::Hello)
-        return handshakeFailed(c, "tls_error", message);
+    if (t.state() == State::Hello)
+        return handshakeFailed(t, "tls_error", message);
     countError("io_error");
-    close(c.id, message, true);
+    close(t.id(), message, true);
 }
 
-void PeerService::handshakeFailed(Conn &c, const std::string &result, const std::string &message)
+void PeerService::handshakeFailed(PeerTransport &t, const std::string &result,
+                                  const std::string &message)
 {
+    Conn &c = conn(t);
     handshakes_.Add({{"result", result}}).Increment();
     Log::writeLimited("peer-handshake", LogLevel::Warning, "peers",
-                      "mTLS handshake %s %s failed (%s): %s", c.outbound ? "to" : "from",
-                      c.endpoint.c_str(), result.c_str(), message.c_str());
-    publish_("handshake_failed", {{"endpoint", c.endpoint},
-                                  {"direction", c.outbound ? "outbound" : "inbound"},
+                      "mTLS handshake %s %s failed (%s): %s", t.outbound() ? "to" : "from",
+                      t.endpoint().c_str(), result.c_str(), message.c_str());
+    publish_("handshake_failed", {{"endpoint", t.endpoint()},
+                                  {"direction", t.outbound() ? "outbound" : "inbound"},
                                   {"result", result},
                                   {"message", message}});
-    if (c.outbound)
+    if (t.outbound())
         ++peers_[c.peerIndex].handshakesFailed;
-    close(c.id, result + ": " + message, true);
+    close(t.id(), result + ": " + message, true);
 }
 
 void PeerService::close(std::uint64_t id, const std::string &reason, bool failed)
@@ -717,30 +531,30 @@ void PeerService::close(std::uint64_t id, const std::string &reason, bool failed
     conns_.erase(it);
     if (c->deadline)
         loop_.cancelTimer(c->deadline);
-    if (c->tls && c->state != State::Handshaking)
-        c->tls->shutdown();
-    loop_.removeFd(c->fd.get());
-    if (c->state == State::Up) {
-        LOG(Info, "peers", "peer %s %s (%s) is down: %s", c->outbound ? "to" : "from",
-            c->endpoint.c_str(), c->peerId ? c->peerId->str().c_str() : "?", reason.c_str());
+    c->link.shutdown();
+    const PeerTransport &t = c->link;
+    if (t.state() == State::Up) {
+        LOG(Info, "peers", "peer %s %s (%s) is down: %s", t.outbound() ? "to" : "from",
+            t.endpoint().c_str(), t.peerId() ? t.peerId()->str().c_str() : "?", reason.c_str());
         if (keepaliveTimer_) // while stopping, monitors have had "stopping"
-            publish_("peer_down", {{"endpoint", c->endpoint},
-                               {"direction", c->outbound ? "outbound" : "inbound"},
-                               {"spiffe_id", c->peerId ? json(c->peerId->str()) : json()},
-                               {"reason", reason}});
+            publish_("peer_down", {{"endpoint", t.endpoint()},
+                                   {"direction", t.outbound() ? "outbound" : "inbound"},
+                                   {"spiffe_id", t.peerId() ? json(t.peerId()->str()) : json()},
+                                   {"reason", reason}});
+        dispatch_.peerDown(info(*c), reason);
     }
-    if (c->outbound) {
+    if (t.outbound()) {
         std::size_t index = c->peerIndex;
-        Peer &p = peers_[index];
+        PeerSet::Peer &p = peers_[index];
         p.conn = 0;
         p.lastError = reason;
         p.since = unixNow();
-        p.messagesIn += c->messagesIn;
-        p.messagesOut += c->messagesOut;
-        p.bytesIn += c->bytesIn;
-        p.bytesOut += c->bytesOut;
+        p.messagesIn += t.messagesIn;
+        p.messagesOut += t.messagesOut;
+        p.bytesIn += t.bytesIn;
+        p.bytesOut += t.bytesOut;
         if (keepaliveTimer_) // not while stopping
-            scheduleDial(index, failed || c->state != State::Up);
+            peers_.scheduleDial(index, failed || t.state() != State::Up);
     }
     updateGauges();
 }
@@ -751,23 +565,23 @@ void PeerService::keepalive()
     auto wallNow = std::chrono::system_clock::now();
     std::vector<std::uint64_t> dead, expired;
     for (auto &[id, c] : conns_) {
-        if (c->state != State::Up)
+        PeerTransport &t = c->link;
+        if (t.state() != State::Up)
             continue;
-        if (now - c->lastRx > keepaliveTimeout) {
+        if (now - t.lastRx() > keepaliveTimeout) {
             dead.push_back(id);
             continue;
         }
         // The session was authenticated with an SVID that is no longer
         // valid: end it, so that the peer comes back with its rotated one.
-        if (c->peerNotAfter <= wallNow) {
+        if (t.peerNotAfter() <= wallNow) {
             expired.push_back(id);
             continue;
         }
-        if (now - c->lastTx > keepaliveInterval) {
+        if (now - t.lastTx() > keepaliveInterval) {
             send(*c, frame::Keepalive, nullptr);
-            c->lastTx = now;
-            if (c->events != (EPOLLIN | EPOLLOUT))
-                updateEvents(*c, EPOLLIN | EPOLLOUT);
+            t.touchTx(now);
+            t.wantWrite();
         }
     }
     for (auto id : dead) {
@@ -786,7 +600,7 @@ void PeerService::updateGauges()
     std::map<std::string, double> counts = {{"connecting", 0}, {"handshaking", 0}, {"hello", 0},
                                             {"up", 0},         {"backoff", 0},     {"waiting", 0}};
     for (const auto &[id, c] : conns_)
-        counts[stateName(c->state)] += 1;
+        counts[PeerTransport::stateName(c->link.state())] += 1;
     for (const auto &p : peers_)
         if (p.conn == 0)
             counts[p.retry ? "backoff" : "waiting"] += 1;
@@ -794,17 +608,17 @@ void PeerService::updateGauges()
         peerGauge_.Add({{"state", state}}).Set(n);
 }
 
-json PeerService::describe(const Conn *c, const Peer *p) const
+json PeerService::describe(const Conn *c, const PeerSet::Peer *p) const
 {
     json out;
     const json &hello = c ? c->hello : p->lastHello;
     auto helloField = [&](const char *key) {
         return hello.is_object() && hello.contains(key) ? hello[key] : json();
     };
-    out["endpoint"] = c ? c->endpoint : p->config.address;
-    out["direction"] = (c ? c->outbound : true) ? "outbound" : "inbound";
-    out["state"] = c ? stateName(c->state) : (p->retry ? "backoff" : "waiting");
-    std::optional<spiffe::SpiffeId> id = c ? c->peerId : p->lastId;
+    out["endpoint"] = c ? c->link.endpoint() : p->config.address;
+    out["direction"] = (c ? c->link.outbound() : true) ? "outbound" : "inbound";
+    out["state"] = c ? PeerTransport::stateName(c->link.state()) : (p->retry ? "backoff" : "waiting");
+    std::optional<spiffe::SpiffeId> id = c ? c->link.peerId() : p->lastId;
     out["spiffe_id"] = id ? json(id->str()) : json();
     out["expected_id"] = p && p->expected ? json(p->expected->str()) : json();
     out["node"] = helloField("node");
@@ -815,14 +629,14 @@ json PeerService::describe(const Conn *c, const Peer *p) const
                               : json::array();
     out["since"] = c ? c->since : p->since;
     out["last_error"] = p && !p->lastError.empty() ? json(p->lastError) : json();
-    out["handshakes_ok"] = p ? p->handshakesOk : (c->state == State::Up ? 1 : 0);
+    out["handshakes_ok"] = p ? p->handshakesOk : (c->link.state() == State::Up ? 1 : 0);
     out["handshakes_failed"] = p ? p->handshakesFailed : 0;
-    std::uint64_t in = (p ? p->messagesIn : 0) + (c ? c->messagesIn : 0);
-    std::uint64_t outN = (p ? p->messagesOut : 0) + (c ? c->messagesOut : 0);
+    std::uint64_t in = (p ? p->messagesIn : 0) + (c ? c->link.messagesIn : 0);
+    std::uint64_t outN = (p ? p->messagesOut : 0) + (c ? c->link.messagesOut : 0);
     out["messages_in"] = in;
     out["messages_out"] = outN;
-    out["bytes_in"] = (p ? p->bytesIn : 0) + (c ? c->bytesIn : 0);
-    out["bytes_out"] = (p ? p->bytesOut : 0) + (c ? c->bytesOut : 0);
+    out["bytes_in"] = (p ? p->bytesIn : 0) + (c ? c->link.bytesIn : 0);
+    out["bytes_out"] = (p ? p->bytesOut : 0) + (c ? c->link.bytesOut : 0);
     if (p && !c && p->retry)
         out["retry_in_s"] = std::max(
             0.0, std::chrono::duration<double>(p->retryAt - SteadyClock::now()).count());
@@ -833,8 +647,8 @@ json PeerService::status() const
 {
     int up = 0, inbound = 0;
     for (const auto &[id, c] : conns_) {
-        up += c->outbound && c->state == State::Up;
-        inbound += !c->outbound && c->state == State::Up;
+        up += c->link.outbound() && c->link.state() == State::Up;
+        inbound += !c->link.outbound() && c->link.state() == State::Up;
     }
     return {{"state", "ok"},
             {"listen", config_.spiffe.listen.empty() ? json() : json(config_.spiffe.listen)},
@@ -854,7 +668,7 @@ void PeerService::registerCommands(CommandRegistry &commands)
                                                 &p));
                      }
                      for (const auto &[id, c] : conns_)
-                         if (!c->outbound)
+                         if (!c->link.outbound())
                              out.push_back(describe(c.get(), nullptr));
                      return CommandResult::success(out);
                  });

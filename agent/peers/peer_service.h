@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,10 @@
 #include "event_loop.h"
 #include "id.h"
 #include "identity_source.h"
+#include "peer_dispatch.h"
 #include "peer_frame.h"
+#include "peer_set.h"
+#include "peer_transport.h"
 #include "unique_fd.h"
 #include "workload.h"
 
@@ -39,14 +43,19 @@ class Metrics;
 // of spiffe.peers (redialling with backoff). After the handshake each side
 // sends a hello (node name, meshd version, mesh MAC, capabilities); the
 // channel then carries framed, versioned messages (peer_frame.h) and
-// keepalives. The tunnel's key exchange is to use it.
-class PeerService {
+// keepalives. Three layers: the transport (one connection: TLS pump,
+// frames), the peer set (whom to dial, backoff) and the dispatch, where
+// other services (the tunnel's key exchange) register their messages.
+class PeerService : private PeerTransport::Owner {
 public:
     using Publish = std::function<void(std::string_view event, nlohmann::json fields)>;
 
     PeerService(EventLoop &loop, const Config &config, Metrics &metrics,
                 IdentitySource identity, Publish publish);
-    ~PeerService();
+    ~PeerService() override;
+
+    // Where other services plug in: register before start().
+    PeerDispatch &dispatch() { return dispatch_; }
 
     std::string start(); // binds spiffe.listen; "" or why not
     void stop();
@@ -58,86 +67,62 @@ public:
     // Time between keepalives, and silence after which a peer is dropped.
     static constexpr std::chrono::seconds keepaliveInterval{15};
     static constexpr std::chrono::seconds keepaliveTimeout{45};
-    // Limits against peers that flood or hoard connections.
-    static constexpr std::size_t maxReadPerTurn = 256 * 1024;
-    static constexpr std::size_t maxConnections = 512;
-    static constexpr std::size_t maxPending = 64;        // not yet up, in total
-    static constexpr std::size_t maxPendingPerHost = 8;  // not yet up, from one address
 
 private:
-    enum class State { Connecting, Handshaking, Hello, Up };
-    static const char *stateName(State state);
+    using State = PeerTransport::State;
 
+    // A connection and what the service knows of it beyond the transport.
     struct Conn {
-        std::uint64_t id;
-        UniqueFD fd;
-        bool outbound;
-        std::string endpoint; // the remote IP:port
-        std::string host;     // the remote IP, canonical
-        State state = State::Connecting;
-        std::unique_ptr<spiffe::TlsSession> tls;
-        FrameDecoder decoder;
-        std::vector<std::uint8_t> out; // plaintext waiting for TLS
-        std::uint32_t events = 0;
-        std::chrono::steady_clock::time_point started{};   // of the TLS handshake
-        double handshakeSeconds = 0;
-        bool repump = false; // a turn is scheduled for bytes OpenSSL holds
-        std::chrono::steady_clock::time_point lastRx{}, lastTx{};
+        Conn(EventLoop &loop, PeerTransport::Owner &owner, std::uint64_t id, UniqueFD fd,
+             bool outbound, std::string endpoint)
+            : link(loop, owner, id, std::move(fd), outbound, std::move(endpoint))
+        {
+        }
+        PeerTransport link;
+        std::string host;                // the remote IP, canonical
         EventLoop::TimerId deadline = 0; // until up: the handshake timeout
-        std::optional<spiffe::SpiffeId> peerId;
-        std::chrono::system_clock::time_point peerNotAfter{}; // of the peer's SVID
-        nlohmann::json hello;  // the peer's
-        double since = 0;      // unix time of the last state change
-        std::uint64_t messagesIn = 0, messagesOut = 0, bytesIn = 0, bytesOut = 0;
+        nlohmann::json hello;            // the peer's
+        double since = 0;                // unix time of the last state change
         std::size_t peerIndex = SIZE_MAX; // into peers_ when outbound
-    };
-    struct Peer {
-        Peer(SpiffePeer c, spiffe::Backoff b) : config(std::move(c)), backoff(std::move(b)) {}
-        SpiffePeer config;
-        std::string host; // canonical IP of config.address
-        std::optional<spiffe::SpiffeId> expected;
-        std::uint64_t conn = 0; // 0: none
-        spiffe::Backoff backoff;
-        EventLoop::TimerId retry = 0;
-        std::chrono::steady_clock::time_point retryAt{};
-        std::string lastError;
-        double since = 0;
-        std::uint64_t handshakesOk = 0, handshakesFailed = 0;
-        std::uint64_t messagesIn = 0, messagesOut = 0, bytesIn = 0, bytesOut = 0;
-        nlohmann::json lastHello; // of the last connection that came up
-        std::optional<spiffe::SpiffeId> lastId;
+        bool repump = false; // a turn is scheduled for bytes OpenSSL holds
     };
 
+    // PeerTransport::Owner
+    bool connected(PeerTransport &t) override;
+    void tlsUp(PeerTransport &t) override;
+    bool frame(PeerTransport &t, const Frame &f) override;
+    void connectFailed(PeerTransport &t, const std::string &message) override;
+    void handshakeFailed(PeerTransport &t, const std::string &result,
+                         const std::string &message) override;
+    void ioFailed(PeerTransport &t, const std::string &message) override;
+    void closedByPeer(PeerTransport &t) override;
+    void badFrame(PeerTransport &t, const std::string &message) override;
+    void repumpLater(PeerTransport &t) override;
+
+    Conn &conn(const PeerTransport &t) { return *conns_.at(t.id()); }
     void onAccept();
     void dial(std::size_t peerIndex);
-    void scheduleDial(std::size_t peerIndex, bool failed);
-    void redialFrom(const std::string &host);
     void pauseAccept();
     Conn *adopt(UniqueFD fd, bool outbound, std::string endpoint, std::size_t peerIndex);
     bool startTls(Conn &c);
     void pump(std::uint64_t id, std::uint32_t events);
-    bool advance(Conn &c, std::uint32_t events); // false: closed
-    bool flush(Conn &c);
-    bool receive(Conn &c);
-    bool onFrame(Conn &c, const Frame &f);
+    bool onHello(Conn &c, const Frame &f);
     void send(Conn &c, std::uint8_t type, const nlohmann::json &payload);
-    void sendHello(Conn &c);
-    void updateEvents(Conn &c, std::uint32_t want);
-    void ioFailed(Conn &c, const std::string &message);
-    void handshakeFailed(Conn &c, const std::string &result, const std::string &message);
+    bool sendRaw(std::uint64_t id, std::uint8_t type, std::span<const std::uint8_t> payload);
     void close(std::uint64_t id, const std::string &reason, bool failed);
     void keepalive();
     void countError(const std::string &reason);
-    nlohmann::json describe(const Conn *c, const Peer *p) const;
-    nlohmann::json helloPayload() const;
+    PeerInfo info(const Conn &c) const;
+    nlohmann::json describe(const Conn *c, const PeerSet::Peer *p) const;
     void updateGauges();
 
     EventLoop &loop_;
     const Config &config_;
     IdentitySource identity_;
     Publish publish_;
+    PeerDispatch dispatch_;
     UniqueFD listener_;
-    std::vector<Peer> peers_;
+    PeerSet peers_;
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
     std::uint64_t nextId_ = 1;
     EventLoop::TimerId keepaliveTimer_ = 0;

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "event_loop.h"
+#include "id.h"
+#include "workload.h"
+
+namespace meshd {
+
+// The nodes of spiffe.peers: whom to dial, when to dial again (backoff),
+// and what is remembered of each across its connections.
+class PeerSet {
+public:
+    struct Peer {
+        Peer(SpiffePeer c, spiffe::Backoff b) : config(std::move(c)), backoff(std::move(b)) {}
+        SpiffePeer config;
+        std::string host; // canonical IP of config.address
+        std::optional<spiffe::SpiffeId> expected;
+        std::uint64_t conn = 0; // 0: none
+        spiffe::Backoff backoff;
+        EventLoop::TimerId retry = 0;
+        std::chrono::steady_clock::time_point retryAt{};
+        std::string lastError;
+        double since = 0;
+        std::uint64_t handshakesOk = 0, handshakesFailed = 0;
+        std::uint64_t messagesIn = 0, messagesOut = 0, bytesIn = 0, bytesOut = 0;
+        nlohmann::json lastHello; // of the last connection that came up
+        std::optional<spiffe::SpiffeId> lastId;
+    };
+    // Opens a connection to peer `index` (called from the retry timers).
+    using Dial = std::function<void(std::size_t index)>;
+
+    PeerSet(EventLoop &loop, const Config::Spiffe &config, Dial dial);
+    ~PeerSet();
+
+    std::size_t size() const { return peers_.size(); }
+    Peer &operator[](std::size_t index) { return peers_[index]; }
+    const Peer &operator[](std::size_t index) const { return peers_[index]; }
+    auto begin() const { return peers_.begin(); }
+    auto end() const { return peers_.end(); }
+
+    // Dials again after the retry interval, or after the backoff when the
+    // last attempt failed. Nothing when a retry is already due.
+    void scheduleDial(std::size_t index, bool failed);
+    // A node we failed to reach just reached us: it is back, so the dial to
+    // it need not wait out its backoff.
+    void redialFrom(const std::string &host);
+    void cancelRetries();
+
+private:
+    EventLoop &loop_;
+    const Config::Spiffe &config_;
+    Dial dial_;
+    std::vector<Peer> peers_;
+};
+
+// Limits against peers that flood or hoard connections.
+struct PeerLimits {
+    static constexpr std::size_t maxConnections = 512;
+    static constexpr std::size_t maxPending = 64;       // not yet up, in total
+    static constexpr std::size_t maxPendingPerHost = 8; // not yet up, from one address
+
+    // What an inbound connection would exceed, or null.
+    static const char *exceeded(std::size_t connections, std::size_t pending,
+                                std::size_t pendingFromHost);
+};
+
+} // namespace meshd
