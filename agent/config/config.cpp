@@ -556,6 +556,47 @@ void parseRest(Section &root, Config &c, std::vector<ConfigError> &errors)
     withObject(root, "tunnel", [&](const json &obj, const std::string &path) {
         Section s(obj, path, errors);
         s.readBool("enabled", c.tunnel.enabled);
+        s.readString("interface", c.tunnel.interface, [](const std::string &v) {
+            return isValidInterfaceName(v) ? std::string()
+                                           : "\"" + v + "\" is not a valid interface name "
+                                                        "(1-15 bytes, no '/', ':' or spaces)";
+        });
+        s.readString("listen", c.tunnel.listen, [](const std::string &v) {
+            return parseListenAddress(v, nullptr, nullptr)
+                       ? std::string()
+                       : "\"" + v + "\" is not an address:port (0.0.0.0:7947 or [::]:7947)";
+        });
+        if (const json *m = s.find("mtu")) {
+            std::uint64_t value = 0;
+            if (m->is_number_unsigned() && m->get<std::uint64_t>() == 0)
+                c.tunnel.mtu = 0;
+            else if (s.checkUint(*m, s.path("mtu"), 576, 9000, &value))
+                c.tunnel.mtu = static_cast<std::uint32_t>(value);
+        }
+        s.readUint("workers", c.tunnel.workers, 0, 16);
+        s.readChoice("cipher", c.tunnel.cipher, {"auto", "chacha20-poly1305", "aes-256-gcm"});
+        if (const json *a = s.find("attach")) {
+            if (!a->is_boolean())
+                s.typeError("attach", "a boolean (true or false)", *a);
+            else
+                c.tunnel.attach = a->get<bool>();
+        }
+        s.readChoice("io", c.tunnel.io, {"auto", "packet-ring", "tap"});
+        s.readUint("rekey_seconds", c.tunnel.rekeySeconds, 10, 86400);
+        s.readString("fastd_status_socket", c.tunnel.fastdStatusSocket,
+                     [](const std::string &v) { return v.empty() ? std::string() : checkSocketPath(v); });
+        if (c.tunnel.enabled && c.spiffe.trustDomain.empty())
+            s.error(ConfigErrorKind::Value, s.path("enabled"),
+                    "the tunnel needs spiffe.trust_domain: its keys are exchanged over the "
+                    "mTLS peer channel");
+        for (const auto &h : c.mesh.hardifs)
+            if (c.tunnel.enabled && h.name == c.tunnel.interface)
+                s.error(ConfigErrorKind::Value, s.path("interface"),
+                        "\"" + h.name + "\" is also in mesh.hardifs: the tunnel attaches its "
+                        "interface itself (tunnel.attach)");
+        if (c.tunnel.enabled && c.tunnel.interface == c.mesh.interface)
+            s.error(ConfigErrorKind::Value, s.path("interface"),
+                    "\"" + c.tunnel.interface + "\" is the mesh interface itself");
         s.rejectUnknown();
     });
     withObject(root, "log", [&](const json &obj, const std::string &path) {
@@ -761,7 +802,17 @@ json configToJson(const Config &c)
           {"peer_retry_ms", c.spiffe.peerRetryMs},
           {"handshake_timeout_ms", c.spiffe.handshakeTimeoutMs},
           {"node_name", c.spiffe.nodeName}}},
-        {"tunnel", {{"enabled", c.tunnel.enabled}}},
+        {"tunnel",
+         {{"enabled", c.tunnel.enabled},
+          {"interface", c.tunnel.interface},
+          {"listen", c.tunnel.listen},
+          {"mtu", c.tunnel.mtu},
+          {"workers", c.tunnel.workers},
+          {"cipher", c.tunnel.cipher},
+          {"attach", c.tunnel.attach.value_or(c.mesh.manage)},
+          {"io", c.tunnel.io},
+          {"rekey_seconds", c.tunnel.rekeySeconds},
+          {"fastd_status_socket", c.tunnel.fastdStatusSocket}}},
         {"log",
          {{"level", logLevelName(c.log.level)},
           {"target", c.log.target == LogTarget::Syslog ? "syslog" : "stderr"}}},

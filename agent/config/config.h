@@ -74,6 +74,15 @@ struct Config {
     } spiffe;
     struct Tunnel {
         bool enabled = false;
+        std::string interface = "mesh-vpn"; // the mesh side: a hard interface of the mesh
+        std::string listen = "0.0.0.0:7947"; // UDP IP:port of the data packets
+        std::uint32_t mtu = 0;      // of the interface; 0: underlay MTU minus the overhead
+        std::uint32_t workers = 0;  // data-plane threads; 0: one per core, at most 4
+        std::string cipher = "auto"; // auto, chacha20-poly1305, aes-256-gcm
+        std::optional<bool> attach;  // add it to the mesh; unset: only in manage mode
+        std::string io = "auto";     // auto, packet-ring, tap
+        std::uint32_t rekeySeconds = 120;
+        std::string fastdStatusSocket; // a fastd-compatible status socket; empty: none
         bool operator==(const Tunnel &) const = default;
     } tunnel;
     struct Logging {

@@ -256,3 +256,68 @@ TEST_CASE("spiffe section errors name the key", "[config]")
     error(R"({"spiffe": {"endpoint": "tcp://localhost:1"}})", "spiffe.endpoint");
     error(R"({"spiffe": {"endpoint": "unix:///a?b"}})", "spiffe.endpoint");
 }
+
+TEST_CASE("tunnel section: defaults and every key", "[config]")
+{
+    ConfigResult d = parse("{}");
+    REQUIRE(d.ok());
+    const auto &t = d.config->tunnel;
+    CHECK(t.interface == "mesh-vpn");
+    CHECK(t.listen == "0.0.0.0:7947");
+    CHECK(t.mtu == 0);
+    CHECK(t.workers == 0);
+    CHECK(t.cipher == "auto");
+    CHECK_FALSE(t.attach.has_value());
+    CHECK(t.io == "auto");
+    CHECK(t.rekeySeconds == 120);
+    CHECK(t.fastdStatusSocket.empty());
+    CHECK(configToJson(*d.config)["tunnel"]["attach"] == true); // manage mode
+    ConfigResult observe = parse(R"({"mesh": {"manage": false}})");
+    REQUIRE(observe.ok());
+    CHECK(configToJson(*observe.config)["tunnel"]["attach"] == false);
+
+    ConfigResult r = parse(R"({"spiffe": {"trust_domain": "mesh.test"},
+      "tunnel": {"enabled": true, "interface": "vpn0", "listen": "[::]:10000", "mtu": 1400,
+                 "workers": 2, "cipher": "aes-256-gcm", "attach": false, "io": "tap",
+                 "rekey_seconds": 60, "fastd_status_socket": "/run/meshd/fastd.sock"}})");
+    REQUIRE(r.ok());
+    const auto &u = r.config->tunnel;
+    CHECK(u.enabled);
+    CHECK(u.interface == "vpn0");
+    CHECK(u.listen == "[::]:10000");
+    CHECK(u.mtu == 1400);
+    CHECK(u.workers == 2);
+    CHECK(u.cipher == "aes-256-gcm");
+    CHECK(u.attach == false);
+    CHECK(u.io == "tap");
+    CHECK(u.rekeySeconds == 60);
+    CHECK(u.fastdStatusSocket == "/run/meshd/fastd.sock");
+    CHECK(diffConfig(*d.config, *r.config).restartRequired.size() >= 9);
+}
+
+TEST_CASE("tunnel section errors name the key", "[config]")
+{
+    auto error = [](const std::string &tunnel, const std::string &path) {
+        ConfigError e = onlyError(R"({"spiffe": {"trust_domain": "t"}, "tunnel": )" + tunnel + "}");
+        CHECK(e.path == path);
+        return e;
+    };
+    error(R"({"interface": "a/b"})", "tunnel.interface");
+    error(R"({"listen": "localhost:1"})", "tunnel.listen");
+    error(R"({"mtu": 100})", "tunnel.mtu");
+    error(R"({"mtu": 9001})", "tunnel.mtu");
+    error(R"({"workers": 17})", "tunnel.workers");
+    error(R"({"cipher": "salsa2012+umac"})", "tunnel.cipher");
+    error(R"({"attach": "yes"})", "tunnel.attach");
+    error(R"({"io": "xdp"})", "tunnel.io");
+    error(R"({"rekey_seconds": 5})", "tunnel.rekey_seconds");
+    error(R"({"fastd_status_socket": "fastd.sock"})", "tunnel.fastd_status_socket");
+    error(R"({"enabled": true, "interface": "bat0"})", "tunnel.interface");
+    error(R"({"peers": []})", "tunnel.peers");
+    ConfigError e = onlyError(R"({"tunnel": {"enabled": true}})");
+    CHECK(e.path == "tunnel.enabled");
+    CHECK_THAT(e.message, Catch::Contains("spiffe.trust_domain"));
+    ConfigError h = onlyError(R"({"mesh": {"hardifs": ["mesh-vpn"]}, "spiffe": {"trust_domain": "t"},
+                                  "tunnel": {"enabled": true}})");
+    CHECK(h.path == "tunnel.interface");
+}
