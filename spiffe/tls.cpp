@@ -419,6 +419,17 @@ TlsSession::Status TlsSession::handshake()
     return failTls("handshake", err);
 }
 
+bool TlsSession::exportKeyingMaterial(std::string_view label,
+                                      std::span<const std::uint8_t> context,
+                                      std::span<std::uint8_t> out) const
+{
+    if (!ssl_ || failed_ || !SSL_is_init_finished(ssl_.get()))
+        return false;
+    std::string l(label); // OpenSSL wants it NUL-terminated
+    return SSL_export_keying_material(ssl_.get(), out.data(), out.size(), l.data(), l.size(),
+                                      context.data(), context.size(), 1) == 1;
+}
+
 bool TlsSession::pending() const
 {
     return ssl_ && !failed_ && !closed_ && SSL_has_pending(ssl_.get()) == 1;

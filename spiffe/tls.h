@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -125,6 +126,11 @@ public:
     // "TLSv1.3" or "TLSv1.2" after Done.
     const char *protocol() const;
     SSL *native() const { return ssl_.get(); }
+    // Keying material exported from the finished handshake (RFC 5705, RFC
+    // 8446 section 7.5), bound to this session: the tunnel derives its keys
+    // from it. False before the handshake is done or after a failure.
+    bool exportKeyingMaterial(std::string_view label, std::span<const std::uint8_t> context,
+                              std::span<std::uint8_t> out) const;
 
 private:
     friend class TlsContext;

@@ -37,10 +37,18 @@ std::vector<std::string> PeerDispatch::capabilities() const
     return out;
 }
 
-void PeerDispatch::attach(Sender sender, Closer closer)
+void PeerDispatch::attach(Sender sender, Closer closer, Exporter exporter)
 {
     sender_ = std::move(sender);
     closer_ = std::move(closer);
+    exporter_ = std::move(exporter);
+}
+
+bool PeerDispatch::exportKeyingMaterial(std::uint64_t conn, std::string_view label,
+                                        std::span<const std::uint8_t> context,
+                                        std::span<std::uint8_t> out) const
+{
+    return exporter_ && exporter_(conn, label, context, out);
 }
 
 bool PeerDispatch::deliver(const PeerInfo &peer, std::uint8_t type,

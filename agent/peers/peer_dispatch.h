@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "id.h"
@@ -17,6 +18,7 @@ namespace meshd {
 struct PeerInfo {
     std::uint64_t conn = 0;            // the channel connection, for send()
     std::optional<spiffe::SpiffeId> id; // proven by its SVID
+    std::optional<spiffe::SpiffeId> localId; // what this node showed on the connection
     std::string node;                  // from its hello
     std::string endpoint;              // remote IP:port of the connection
     std::string host;                  // remote IP, canonical
@@ -40,6 +42,10 @@ public:
     using Sender = std::function<bool(std::uint64_t conn, std::uint8_t type,
                                       std::span<const std::uint8_t> payload)>;
     using Closer = std::function<void(std::uint64_t conn, const std::string &reason)>;
+    // Keying material of the connection's TLS session: false when it is gone.
+    using Exporter = std::function<bool(std::uint64_t conn, std::string_view label,
+                                        std::span<const std::uint8_t> context,
+                                        std::span<std::uint8_t> out)>;
 
     static constexpr std::uint8_t firstClientType = 16;
 
@@ -57,7 +63,7 @@ public:
     std::vector<std::string> capabilities() const;
 
     // Called by the channel.
-    void attach(Sender sender, Closer closer);
+    void attach(Sender sender, Closer closer, Exporter exporter = {});
     bool deliver(const PeerInfo &peer, std::uint8_t type, std::span<const std::uint8_t> payload) const;
     void peerUp(const PeerInfo &peer) const;
     void peerDown(const PeerInfo &peer, const std::string &reason) const;
@@ -65,12 +71,17 @@ public:
     // Called by the clients.
     bool send(std::uint64_t conn, std::uint8_t type, std::span<const std::uint8_t> payload) const;
     void close(std::uint64_t conn, const std::string &reason) const;
+    // Secrets bound to the connection's TLS session (SSL_export_keying_material).
+    bool exportKeyingMaterial(std::uint64_t conn, std::string_view label,
+                              std::span<const std::uint8_t> context,
+                              std::span<std::uint8_t> out) const;
 
 private:
     std::vector<Client> clients_;
     std::map<std::uint8_t, std::size_t> byType_; // message type -> client
     Sender sender_;
     Closer closer_;
+    Exporter exporter_;
 };
 
 } // namespace meshd

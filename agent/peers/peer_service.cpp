@@ -93,7 +93,13 @@ PeerService::PeerService(EventLoop &loop, const Config &config, Metrics &metrics
         [this](std::uint64_t id, std::uint8_t type, std::span<const std::uint8_t> payload) {
             return sendRaw(id, type, payload);
         },
-        [this](std::uint64_t id, const std::string &reason) { close(id, reason, false); });
+        [this](std::uint64_t id, const std::string &reason) { close(id, reason, false); },
+        [this](std::uint64_t id, std::string_view label, std::span<const std::uint8_t> context,
+               std::span<std::uint8_t> out) {
+            auto it = conns_.find(id);
+            return it != conns_.end() && it->second->link.state() == State::Up &&
+                   it->second->link.exportKeyingMaterial(label, context, out);
+        });
 }
 
 PeerService::~PeerService() { stop(); }
@@ -464,6 +470,7 @@ PeerInfo PeerService::info(const Conn &c) const
     PeerInfo p;
     p.conn = c.link.id();
     p.id = c.link.peerId();
+    p.localId = c.link.localId();
     p.endpoint = c.link.endpoint();
     p.host = c.host;
     p.outbound = c.link.outbound();

@@ -199,6 +199,21 @@ bool PeerTransport::receive()
     return true;
 }
 
+bool PeerTransport::exportKeyingMaterial(std::string_view label,
+                                         std::span<const std::uint8_t> context,
+                                         std::span<std::uint8_t> out) const
+{
+    return tls_ && state_ != State::Handshaking && state_ != State::Connecting &&
+           tls_->exportKeyingMaterial(label, context, out);
+}
+
+std::optional<spiffe::SpiffeId> PeerTransport::localId() const
+{
+    if (!tls_)
+        return std::nullopt;
+    return tls_->context().svid().id;
+}
+
 void PeerTransport::shutdown()
 {
     if (tls_ && state_ != State::Handshaking)

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "authorize.h"
@@ -94,6 +95,13 @@ public:
     std::chrono::steady_clock::time_point lastRx() const { return lastRx_; }
     std::chrono::steady_clock::time_point lastTx() const { return lastTx_; }
     void touchTx(std::chrono::steady_clock::time_point t) { lastTx_ = t; }
+
+    // The TLS session's exported keying material (see TlsSession); false
+    // before TLS is up.
+    bool exportKeyingMaterial(std::string_view label, std::span<const std::uint8_t> context,
+                              std::span<std::uint8_t> out) const;
+    // The SPIFFE ID this node showed on the connection (once TLS is up).
+    std::optional<spiffe::SpiffeId> localId() const;
 
     std::uint64_t messagesIn = 0, messagesOut = 0, bytesIn = 0, bytesOut = 0;
 

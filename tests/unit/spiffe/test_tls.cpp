@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <catch2/catch.hpp>
 
+#include <array>
+
 #include <cstring>
 #include <ctime>
 
@@ -297,6 +299,35 @@ TEST_CASE("two nodes authenticate each other and exchange data", "[spiffe][tls]"
     CHECK(in.empty());
     CHECK(run.server.read(in) == Status::Closed);
     CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("both ends export the same keying material, bound to the session", "[spiffe][tls]")
+{
+    LivePki pki;
+    auto a = pki.leaf("spiffe://td.example/node/a", pki.root);
+    auto b = pki.leaf("spiffe://td.example/node/b", pki.root);
+    auto ca = contextOf(svidOf(a), pki.bundles, authorizeMemberOf("td.example"));
+    auto cb = contextOf(svidOf(b), pki.bundles, authorizeMemberOf("td.example"));
+    const std::uint8_t context[] = {'e', 'p', 1};
+    std::array<std::uint8_t, 32> c1{}, s1{}, other{}, label2{}, second{};
+
+    Run run(ca, cb);
+    CHECK_FALSE(run.client.exportKeyingMaterial("EXPORTER-test", context, c1)); // not yet
+    run.handshake();
+    REQUIRE(run.client.exportKeyingMaterial("EXPORTER-test", context, c1));
+    REQUIRE(run.server.exportKeyingMaterial("EXPORTER-test", context, s1));
+    CHECK(c1 == s1);
+    CHECK(c1 != std::array<std::uint8_t, 32>{});
+    const std::uint8_t otherContext[] = {'e', 'p', 2};
+    REQUIRE(run.client.exportKeyingMaterial("EXPORTER-test", otherContext, other));
+    CHECK(other != c1);
+    REQUIRE(run.client.exportKeyingMaterial("EXPORTER-other", context, label2));
+    CHECK(label2 != c1);
+
+    Run again(ca, cb); // same identities, another session: other secrets
+    again.handshake();
+    REQUIRE(again.client.exportKeyingMaterial("EXPORTER-test", context, second));
+    CHECK(second != c1);
 }
 
 TEST_CASE("a peer that closes without close_notify reads as closed", "[spiffe][tls]")
