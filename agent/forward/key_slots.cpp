@@ -66,6 +66,29 @@ int KeySlots::rekey(std::uint64_t epoch, std::unique_ptr<RxKey> rx, std::unique_
     return 0;
 }
 
+int KeySlots::installRx(std::uint64_t epoch, std::unique_ptr<RxKey> rx,
+                        std::uint64_t previousExpiresAt, Retired &retired)
+{
+    if (!rx)
+        return -EINVAL;
+    unsigned phase = unsigned(epoch & 1);
+    if (RxKey *previous = rx_[phase ^ 1].load(std::memory_order_relaxed))
+        previous->expiresAt_.store(previousExpiresAt, std::memory_order_release);
+    retired.rx[phase].reset(rx_[phase].exchange(rx.release(), std::memory_order_acq_rel));
+    return 0;
+}
+
+int KeySlots::installTx(std::uint64_t epoch, std::unique_ptr<TxKey> tx, Retired &retired)
+{
+    unsigned phase = unsigned(epoch & 1);
+    TxKey *current = tx_.load(std::memory_order_relaxed);
+    if (!tx || (current && current->phase_ == phase))
+        return -EINVAL;
+    tx->phase_ = std::uint8_t(phase);
+    retired.tx.reset(tx_.exchange(tx.release(), std::memory_order_acq_rel));
+    return 0;
+}
+
 void KeySlots::clear(Retired &retired)
 {
     retired.tx.reset(tx_.exchange(nullptr, std::memory_order_acq_rel));

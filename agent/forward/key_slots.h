@@ -113,6 +113,15 @@ public:
     // one (a rekey must switch phase).
     int rekey(std::uint64_t epoch, std::unique_ptr<RxKey> rx, std::unique_ptr<TxKey> tx,
               std::uint64_t previousExpiresAt, Retired &retired);
+    // Control plane: the two halves of rekey(), for a handshake in three
+    // messages where each side may send with new keys only once the other
+    // can open them. installRx() puts the receive key of `epoch` in phase
+    // epoch % 2 (the other phase's key stays usable while now <
+    // previousExpiresAt); installTx() then switches the send key to it.
+    // 0, or -EINVAL for a missing key, or (installTx) the phase in use.
+    int installRx(std::uint64_t epoch, std::unique_ptr<RxKey> rx, std::uint64_t previousExpiresAt,
+                  Retired &retired);
+    int installTx(std::uint64_t epoch, std::unique_ptr<TxKey> tx, Retired &retired);
     // Control plane: empties both slots and the send key (session down).
     void clear(Retired &retired);
 

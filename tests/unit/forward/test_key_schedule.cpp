@@ -189,6 +189,57 @@ TEST_CASE("key slots: phase switch, grace period, expiry", "[forward][keys][slot
     CHECK(retired.tx);
 }
 
+TEST_CASE("key slots: a three-message rekey loses no packet in either direction", "[forward][keys][slots]")
+{
+    // Initiator (client) offers epoch e, the responder installs only its
+    // receive key and accepts, the initiator installs both and confirms, the
+    // responder then switches its send key. At every step both directions work.
+    Pair e1 = handshake(1, 3, 3), e2 = handshake(2, 3, 3);
+    KeySlots client, server;
+    KeySlots::Retired retired;
+    auto send = [](KeySlots &from, KeySlots &to, std::uint64_t now) {
+        TxKey *tx = from.sealKey();
+        if (!tx)
+            return false;
+        std::uint64_t counter;
+        REQUIRE(tx->reserve(1, counter));
+        std::vector<std::uint8_t> d(wire::headerSize + 32 + wire::tagSize, 0x11);
+        wire::encode({wire::PacketType::Data, tx->phase(), 1, counter}, d.data());
+        REQUIRE(tx->aead(0)->seal(counter, d.data(), wire::headerSize, d.data() + wire::headerSize, 32));
+        RxKey *rx = to.openFor(tx->phase(), now);
+        return rx && rx->replay().check(counter) == ReplayVerdict::Ok &&
+               rx->aead(1)->open(counter, d.data(), wire::headerSize, d.data() + wire::headerSize, 32) &&
+               rx->replay().update(counter) == ReplayVerdict::Ok;
+    };
+    auto both = [&](std::uint64_t now) { return send(client, server, now) && send(server, client, now); };
+
+    // First epoch: offer -> responder rx only.
+    REQUIRE(server.installRx(1, rxKey(e1.server.rx), 0, retired) == 0);
+    CHECK_FALSE(send(server, client, 1)); // nothing to send with yet
+    // accept -> initiator rx + tx.
+    REQUIRE(client.installRx(1, rxKey(e1.client.rx), 0, retired) == 0);
+    REQUIRE(client.installTx(1, txKey(e1.client.tx), retired) == 0);
+    CHECK(send(client, server, 2));
+    // confirm -> responder tx.
+    REQUIRE(server.installTx(1, txKey(e1.server.tx), retired) == 0);
+    CHECK(both(3));
+
+    // Rekey to epoch 2: traffic flows at each step.
+    REQUIRE(server.installRx(2, rxKey(e2.server.rx), 100, retired) == 0);
+    CHECK(both(10));
+    REQUIRE(client.installRx(2, rxKey(e2.client.rx), 100, retired) == 0);
+    REQUIRE(client.installTx(2, txKey(e2.client.tx), retired) == 0);
+    CHECK(both(20));
+    CHECK(client.sealKey()->phase() == 0);
+    CHECK(server.sealKey()->phase() == 1); // still the old key, which the client still opens
+    REQUIRE(server.installTx(2, txKey(e2.server.tx), retired) == 0);
+    CHECK(both(30));
+    CHECK(server.installTx(2, txKey(e2.server.tx), retired) == -EINVAL); // phase in use
+    CHECK(client.openFor(1, 99) != nullptr);
+    CHECK(client.openFor(1, 100) == nullptr); // grace over
+    CHECK(server.installRx(3, nullptr, 0, retired) == -EINVAL);
+}
+
 TEST_CASE("key slots: a send key runs out at the counter limit", "[forward][keys][slots]")
 {
     Pair p = handshake(0, 1, 1);
