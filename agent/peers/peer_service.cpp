@@ -644,6 +644,8 @@ json PeerService::describe(const Conn *c, const PeerSet::Peer *p) const
     out["messages_out"] = outN;
     out["bytes_in"] = (p ? p->bytesIn : 0) + (c ? c->link.bytesIn : 0);
     out["bytes_out"] = (p ? p->bytesOut : 0) + (c ? c->link.bytesOut : 0);
+    if (tunnelView_)
+        out["tunnel"] = tunnelView_(id);
     if (p && !c && p->retry)
         out["retry_in_s"] = std::max(
             0.0, std::chrono::duration<double>(p->retryAt - SteadyClock::now()).count());

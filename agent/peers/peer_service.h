@@ -56,6 +56,10 @@ public:
 
     // Where other services plug in: register before start().
     PeerDispatch &dispatch() { return dispatch_; }
+    // Adds "tunnel" to each row of `peers`: what the tunnel knows of the
+    // peer with that SPIFFE ID (null: nothing).
+    using TunnelView = std::function<nlohmann::json(const std::optional<spiffe::SpiffeId> &id)>;
+    void setTunnelView(TunnelView view) { tunnelView_ = std::move(view); }
 
     std::string start(); // binds spiffe.listen; "" or why not
     void stop();
@@ -121,6 +125,7 @@ private:
     IdentitySource identity_;
     Publish publish_;
     PeerDispatch dispatch_;
+    TunnelView tunnelView_;
     UniqueFD listener_;
     PeerSet peers_;
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
