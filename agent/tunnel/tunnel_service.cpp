@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
+#include "engine_event.h"
 #include "peer_table.h"
 #include "tunnel_keys.h"
 
@@ -195,12 +196,7 @@ void TunnelService::stop()
     }
 }
 
-std::uint64_t TunnelService::nowNs() const
-{
-    return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             SteadyClock::now().time_since_epoch())
-                             .count());
-}
+std::uint64_t TunnelService::nowNs() const { return fwd::Engine::now(); }
 
 bool TunnelService::initiatorFor(const PeerInfo &peer) const
 {
@@ -604,11 +600,8 @@ void TunnelService::onClose(const PeerInfo &peer, std::span<const std::uint8_t> 
 
 void TunnelService::retire(fwd::KeySlots::Retired &retired)
 {
-    if (!engine_)
-        return;
-    for (auto &rx : retired.rx)
-        engine_->reclaimer().retire(std::move(rx));
-    engine_->reclaimer().retire(std::move(retired.tx));
+    if (engine_)
+        engine_->retireKeys(std::move(retired));
 }
 
 void TunnelService::teardown(const std::string &peerId, const std::string &reason, bool tellPeer)
@@ -625,8 +618,11 @@ void TunnelService::teardown(const std::string &peerId, const std::string &reaso
         republish(); // without it: no worker finds the session from the next batch on
         if (link->session)
             engine_->retire(std::move(link->session));
-        if (link->pendingTx)
-            engine_->reclaimer().retire(std::move(link->pendingTx));
+        if (link->pendingTx) {
+            fwd::KeySlots::Retired r;
+            r.tx = std::move(link->pendingTx);
+            engine_->retireKeys(std::move(r));
+        }
     }
     if (wasUp) {
         LOG(Info, "tunnel", "tunnel with %s is down: %s", peerId.c_str(), reason.c_str());
@@ -640,11 +636,16 @@ void TunnelService::republish()
 {
     if (!engine_)
         return;
-    std::vector<fwd::TablePeer> peers;
-    for (const auto &[id, link] : links_) {
+    std::vector<fwd::Peer> peers;
+    int family = engine_->config().listen.ss_family;
+    for (auto &[id, link] : links_) {
         if (!link->session || !link->endpointLen)
             continue;
-        fwd::TablePeer p;
+        if (link->endpoint.ss_family != family) {
+            link->lastError = "the peer's address is of another family than tunnel.listen";
+            continue;
+        }
+        fwd::Peer p;
         p.session = link->session.get();
         p.mac = link->mac;
         p.endpoint = link->endpoint;
@@ -653,7 +654,7 @@ void TunnelService::republish()
         peers.push_back(p);
     }
     std::unique_ptr<const fwd::PeerTable> table;
-    if (int err = fwd::PeerTable::build(peers, table); err < 0) {
+    if (int err = fwd::PeerTable::build(peers, engine_->config().maxPeers, table); err < 0) {
         Log::writeLimited("tunnel-table", LogLevel::Error, "tunnel",
                           "cannot build the peer table: %s", strerror(-err));
         return;
@@ -717,8 +718,11 @@ void TunnelService::tick()
             }
             // A rekey that got no answer: the current keys stay, try again.
             link->pendingEpoch = 0;
-            if (link->pendingTx)
-                engine_->reclaimer().retire(std::move(link->pendingTx));
+            if (link->pendingTx) {
+                fwd::KeySlots::Retired r;
+                r.tx = std::move(link->pendingTx);
+                engine_->retireKeys(std::move(r));
+            }
         }
         if (link->initiator && link->state == State::Up && !link->pendingEpoch &&
             now >= link->nextRekey) {
@@ -769,8 +773,9 @@ void TunnelService::updateMetrics()
         seenDrops_[i] = v;
     }
     auto rings = engine_->ringOccupancy();
-    for (std::size_t i = 0; i < rings.size(); ++i)
-        ringOccupancy_.Add({{"ring", std::to_string(i)}}).Set(rings[i]);
+    auto names = engine_->ringNames();
+    for (std::size_t i = 0; i < rings.size() && i < names.size(); ++i)
+        ringOccupancy_.Add({{"ring", names[i]}}).Set(rings[i]);
 }
 
 json TunnelService::status() const
