@@ -169,3 +169,28 @@ TEST_CASE("replay: two threads receiving the same counters accept each exactly o
     CHECK(twice == 0);
     CHECK(once == total);
 }
+
+TEST_CASE("replay: two threads receiving each counter at the same moment accept it once",
+          "[forward][replay][threads]")
+{
+    // Lock step: each thread takes counter c only once the other has finished
+    // c - 1, so that both update the same block at nearly the same time.
+    constexpr std::uint64_t total = 100000;
+    ReplayWindow w;
+    std::atomic<std::uint64_t> done[2] = {0, 0};
+    std::atomic<std::uint64_t> accepted{0};
+    auto run = [&](int self) {
+        for (std::uint64_t c = 0; c < total; ++c) {
+            for (int spins = 0; done[1 - self].load(std::memory_order_acquire) < c; ++spins)
+                if (spins > 1000)
+                    std::this_thread::yield();
+            if (receive(w, c) == Ok)
+                accepted.fetch_add(1, std::memory_order_relaxed);
+            done[self].store(c + 1, std::memory_order_release);
+        }
+    };
+    std::thread a(run, 0), b(run, 1);
+    a.join();
+    b.join();
+    CHECK(accepted == total);
+}
