@@ -170,6 +170,8 @@ int Engine::start()
         int farIndex = link::linkIndex(far);
         if (ifindex_ < 0 || farIndex < 0)
             return fail(ifindex_ < 0 ? ifindex_ : farIndex, "veth " + c.interface);
+        if (int rc = link::disableTxChecksum(c.interface); rc < 0)
+            return fail(rc, "checksum offload of " + c.interface);
         link::LinkChange farChange;
         farChange.up = true;
         farChange.noLinkLocal = true;

@@ -3,7 +3,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -171,6 +173,28 @@ int linkIndex(const std::string &name)
 {
     unsigned index = ::if_nametoindex(name.c_str());
     return index ? int(index) : -errno;
+}
+
+int disableTxChecksum(const std::string &name)
+{
+    if (name.size() >= IFNAMSIZ)
+        return -EINVAL;
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    for (std::uint32_t cmd : {std::uint32_t(ETHTOOL_STXCSUM), std::uint32_t(ETHTOOL_STSO)}) {
+        ethtool_value value{};
+        value.cmd = cmd;
+        value.data = 0;
+        ifreq ifr{};
+        std::memcpy(ifr.ifr_name, name.c_str(), name.size());
+        ifr.ifr_data = reinterpret_cast<char *>(&value);
+        if (::ioctl(fd, SIOCETHTOOL, &ifr) < 0 && rc == 0)
+            rc = -errno;
+    }
+    ::close(fd);
+    return rc;
 }
 
 int linkMac(const std::string &name, Mac &out)

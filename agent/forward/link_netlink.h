@@ -26,6 +26,12 @@ int changeLink(int ifindex, const LinkChange &change);
 
 int deleteLink(int ifindex);
 
+// Turns off TX checksum offload (and with it TSO) with SIOCETHTOOL, so that
+// frames leave the interface with their checksums filled in: AF_PACKET on
+// the far end of a veth would otherwise see CHECKSUM_PARTIAL frames whose
+// checksum the peer's kernel never computes.
+int disableTxChecksum(const std::string &name);
+
 // if_nametoindex: the index, or -errno.
 int linkIndex(const std::string &name);
 // SIOCGIFHWADDR.
