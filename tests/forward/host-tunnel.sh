@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # tests/forward/host-tunnel.sh BUILD_DIR [--io "packet-ring tap"] [--workers "1 2"]
 #                                        [--underlay "4 6"] [--seconds S]
+#                                        [--tool-args "--no-gso ..."]
 # The tunnel data plane on the host kernel, as root: two network namespaces
 # joined by a veth underlay (198.18.1.1/24 <-> 198.18.1.2/24, fd00:1::1/64 <->
 # fd00:1::2/64), a tunnel-static in each (static keys, one peer), the mesh-side
@@ -21,12 +22,14 @@ IOS="packet-ring tap"
 WORKERS="1 2"
 UNDERLAYS="4 6"
 SECONDS_IPERF=3
+TOOL_ARGS=
 while [ $# -gt 0 ]; do
     case $1 in
         --io) IOS=$2; shift 2 ;;
         --workers) WORKERS=$2; shift 2 ;;
         --underlay) UNDERLAYS=$2; shift 2 ;;
         --seconds) SECONDS_IPERF=$2; shift 2 ;;
+        --tool-args) TOOL_ARGS=$2; shift 2 ;;
         *) echo "host-tunnel.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -170,11 +173,11 @@ run_case() { # io workers family
     : >"$WORK/b.out"
     ip netns exec "$NA" "$TOOL" --io "$io" --workers "$w" --listen "$ep_a" --peer "$ep_b" \
         --mac $MAC_A --peer-mac $MAC_B --local-index $IDX_A --peer-index $IDX_B \
-        --tx-key "$KEY_AB" --rx-key "$KEY_BA" >"$WORK/a.out" 2>&1 &
+        --tx-key "$KEY_AB" --rx-key "$KEY_BA" $TOOL_ARGS >"$WORK/a.out" 2>&1 &
     PID_A=$!
     ip netns exec "$NB" "$TOOL" --io "$io" --workers "$w" --listen "$ep_b" --peer "$ep_a" \
         --mac $MAC_B --peer-mac $MAC_A --local-index $IDX_B --peer-index $IDX_A \
-        --tx-key "$KEY_BA" --rx-key "$KEY_AB" >"$WORK/b.out" 2>&1 &
+        --tx-key "$KEY_BA" --rx-key "$KEY_AB" $TOOL_ARGS >"$WORK/b.out" 2>&1 &
     PID_B=$!
     if ! wait_ready "$WORK/a.out" || ! wait_ready "$WORK/b.out"; then
         fail "$name start" "$(cat "$WORK/a.out" "$WORK/b.out" | head -5)"
@@ -190,7 +193,7 @@ run_case() { # io workers family
     check "$name ping inner IPv4" ping_ok 198.18.2.2
     check "$name ping inner IPv6" ping_ok fd00:2::2
     check "$name ping inner IPv4 1252 bytes (full MTU)" ping_ok -s 1252 -M do 198.18.2.2
-    check "$name iperf3" iperf "tunnel $io workers=$w underlay=v$fam" 198.18.2.2 "$w"
+    check "$name iperf3" iperf "tunnel $io workers=$w underlay=v$fam${TOOL_ARGS:+ $TOOL_ARGS}" 198.18.2.2 "$w"
     check "$name 16 MiB TCP transfer intact (sha256)" transfer_ok
 
     local before after
@@ -223,6 +226,7 @@ run_case() { # io workers family
 
     stop_tools
     check "$name exit: final counters printed" grep -q '"counters"' "$WORK/a.out"
+    check "$name no sanitizer reports" bash -c "! grep -E 'ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error' '$WORK/a.out' '$WORK/b.out'"
     check "$name exit: mesh-vpn removed" bash -c "! ip -n $NA link show mesh-vpn 2>/dev/null && ! ip -n $NA link show mesh-vpn_dp 2>/dev/null"
     cleanup
 }
