@@ -27,6 +27,8 @@ enum class DropReason : std::uint8_t {
     RingFull,        // backpressure: the next stage's ring was full
     PoolEmpty,       // no free frame
     TooBig,          // frame larger than the data room
+    SendFailed,      // the kernel refused a datagram (no route, wrong address family)
+    Runt,            // an authenticated data packet whose frame is shorter than an Ethernet header
     Count
 };
 inline constexpr std::size_t dropReasonCount = std::size_t(DropReason::Count);
@@ -36,7 +38,7 @@ inline const char *dropReasonName(DropReason reason)
     static constexpr const char *names[dropReasonCount] = {
         "short",         "bad_header", "unknown_session", "no_key",    "replay_too_old",
         "replay_duplicate", "counter_limit", "bad_tag",   "ring_full", "pool_empty",
-        "too_big",
+        "too_big",       "send_failed", "runt",
     };
     return std::size_t(reason) < dropReasonCount ? names[std::size_t(reason)] : "unknown";
 }
@@ -79,6 +81,19 @@ struct alignas(cacheLineSize) WorkerCounters {
     {
         add(drops[std::size_t(reason)], n);
     }
+};
+
+// One peer slot's traffic through one worker (same single-writer rule).
+struct PeerCounters {
+    std::atomic<std::uint64_t> rxPackets{0}; // data packets accepted from the peer
+    std::atomic<std::uint64_t> rxBytes{0};   // their inner frame bytes
+    std::atomic<std::uint64_t> txPackets{0}; // data packets sealed for the peer
+    std::atomic<std::uint64_t> txBytes{0};
+};
+
+// A peer slot's counters summed over workers.
+struct PeerTotals {
+    std::uint64_t rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0;
 };
 
 // A plain snapshot, summed over workers by the control plane.
