@@ -14,6 +14,7 @@
 #include "log.h"
 #include "meshd_build.h"
 #include "peer_service.h"
+#include "tunnel_service.h"
 #include "module.h"
 #if MESHD_HAVE_BPF
 #include "probe_service.h"
@@ -38,11 +39,24 @@ json feature(const char *state, const std::string &reason = {})
 }
 
 
+// With tunnel.attach, the tunnel's interface is one more hardif of the mesh
+// service, which attaches it like the others (and puts it back when removed).
+void addTunnelHardif(Config &config, const Config::Tunnel &tunnel)
+{
+    if (!tunnel.enabled || !tunnel.attach.value_or(config.mesh.manage))
+        return;
+    for (const auto &h : config.mesh.hardifs)
+        if (h.name == tunnel.interface)
+            return;
+    config.mesh.hardifs.push_back({tunnel.interface, json::object()});
+}
+
 } // namespace
 
 Daemon::Daemon(DaemonOptions options, Config config)
     : options_(std::move(options)), config_(std::move(config))
 {
+    addTunnelHardif(config_, config_.tunnel);
 }
 
 Daemon::~Daemon() = default;
@@ -103,6 +117,14 @@ std::string Daemon::start()
                               [this] { return identity_->unavailableReason(); }};
         peers_ = std::make_unique<PeerService>(loop_, config_, metrics_, std::move(source), publish);
         identity_->onTlsChange([this] { peers_->identityChanged(); });
+        if (config_.tunnel.enabled) {
+            // Registers its messages with the peer channel before it starts.
+            tunnel_ = std::make_unique<TunnelService>(loop_, config_, metrics_, peers_->dispatch(),
+                                                      publish);
+            peers_->setTunnelView([this](const std::optional<spiffe::SpiffeId> &id) {
+                return tunnel_->describePeer(id);
+            });
+        }
     }
     registerCommands();
     control_ = std::make_unique<ControlServer>(loop_, commands_, metrics_);
@@ -120,7 +142,19 @@ std::string Daemon::start()
         LOG(Info, "metrics", "serving metrics on http://%s/metrics", config_.metrics.listen.c_str());
     }
 
+    // The tunnel's interface exists before the mesh service looks for its hardifs.
+    if (tunnel_) {
+        if (std::string err = tunnel_->start(); !err.empty()) {
+            tunnel_->stop();
+            control_->stop();
+            control_.reset();
+            metrics_.stopListening();
+            return err;
+        }
+    }
     if (std::string err = mesh_->start(); !err.empty()) {
+        if (tunnel_)
+            tunnel_->stop();
         control_->stop();
         control_.reset();
         metrics_.stopListening();
@@ -139,6 +173,8 @@ std::string Daemon::start()
         if (!err.empty()) {
             identity_->stop();
             peers_->stop();
+            if (tunnel_)
+                tunnel_->stop();
 #if MESHD_HAVE_BPF
             probes_->stop();
 #endif
@@ -178,6 +214,8 @@ int Daemon::run()
 
     notifier_.send("STOPPING=1");
     control_->publish("stopping", {{"reason", err < 0 ? "error" : "signal"}});
+    if (tunnel_)
+        tunnel_->stop(); // tells its peers, while the channel is still up
     if (peers_)
         peers_->stop();
     if (identity_)
@@ -246,6 +284,7 @@ json Daemon::reload(const char *trigger)
     }
 
     Config next = std::move(*r.config);
+    addTunnelHardif(next, config_.tunnel); // the tunnel itself changes only on restart
     ConfigDiff diff = diffConfig(config_, next);
     // Settings that need a restart keep their running value until then.
     Config applied = next;
@@ -305,8 +344,9 @@ json Daemon::status() const
     json identity = identity_ ? identity_->status()
                               : feature("disabled", "spiffe.trust_domain is not set");
     json peers = peers_ ? peers_->status() : feature("disabled", "spiffe.trust_domain is not set");
-    json tunnel = config_.tunnel.enabled
-                      ? feature("unavailable", "the tunnel is not part of this meshd build yet")
+    json tunnel = tunnel_ ? tunnel_->status()
+                  : config_.tunnel.enabled
+                      ? feature("unavailable", "spiffe.trust_domain is not set")
                       : feature("disabled");
     json metrics = {{"listen", config_.metrics.listen}};
     metrics.update(config_.metrics.enabled ? feature("ok") : feature("disabled"));

@@ -54,6 +54,7 @@ private:
     std::unique_ptr<class ProbeService> probes_; // null in builds without BPF
     std::unique_ptr<class IdentityService> identity_; // null without spiffe.trust_domain
     std::unique_ptr<class PeerService> peers_;         // likewise
+    std::unique_ptr<class TunnelService> tunnel_;      // null unless tunnel.enabled
     Notifier notifier_;
     std::chrono::steady_clock::time_point started_;
     double startedUnix_ = 0;

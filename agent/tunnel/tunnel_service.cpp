@@ -587,7 +587,7 @@ void TunnelService::onClose(const PeerInfo &peer, std::span<const std::uint8_t> 
     if (!peer.id)
         return;
     auto parsed = tunnel::parseClose(payload);
-    if (auto *e = std::get_if<std::string>(&parsed)) {
+    if (std::holds_alternative<std::string>(parsed)) {
         messageErrors_.Add({{"reason", "bad_message"}}).Increment();
         return;
     }

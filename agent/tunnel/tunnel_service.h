@@ -88,7 +88,7 @@ private:
         forward::Cipher cipher = forward::Cipher::ChaCha20Poly1305;
         sockaddr_storage endpoint{};
         socklen_t endpointLen = 0;
-        Mac mac{};
+        tunnel::Mac mac{};
         std::uint32_t slot = 0;
         double since = 0, lastRekey = 0;
         std::uint64_t rekeys = 0;
