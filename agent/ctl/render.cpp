@@ -304,6 +304,38 @@ std::string renderPeers(const json &rows)
          true},
         {"Last error", key("last_error")},
     };
+    bool tunnels = false;
+    for (const auto &r : rows)
+        tunnels |= r.contains("tunnel");
+    if (tunnels) {
+        // Only when the tunnel is enabled: what it carries to each peer.
+        auto t = [](const json &r) { return r.value("tunnel", json()); };
+        cols.insert(cols.end() - 1,
+                    {{"Tunnel",
+                      [t](const json &r) {
+                          json x = t(r);
+                          return x.is_object() ? field(x, "state") + " " + field(x, "cipher")
+                                               : std::string("-");
+                      }},
+                     {"UDP endpoint",
+                      [t](const json &r) {
+                          json x = t(r);
+                          return x.is_object() ? field(x, "endpoint") : std::string("-");
+                      }},
+                     {"Rekeys",
+                      [t](const json &r) {
+                          json x = t(r);
+                          return x.is_object() ? field(x, "rekeys") : std::string("-");
+                      },
+                      true},
+                     {"Tunnel rx/tx pkts",
+                      [t](const json &r) {
+                          json x = t(r);
+                          return x.is_object() ? field(x, "rx_packets") + "/" + field(x, "tx_packets")
+                                               : std::string("-");
+                      },
+                      true}});
+    }
     return renderTable(cols, rows);
 }
 
@@ -347,8 +379,15 @@ std::string renderStatus(const json &s)
                                              " inbound, listening on " + field(p, "listen")
                                        : featureLine(p));
     }
-    if (s.contains("tunnel"))
-        line("tunnel", featureLine(s["tunnel"]));
+    if (s.contains("tunnel")) {
+        const json &t = s["tunnel"];
+        line("tunnel", t.value("state", "") == "ok"
+                           ? field(t, "interface") + ", UDP " + field(t, "listen") + ", " +
+                                 field(t, "io") + " I/O, " + field(t, "workers") + " workers, MTU " +
+                                 field(t, "mtu") + ", " + field(t, "up") + " of " +
+                                 field(t, "sessions") + " sessions up"
+                           : featureLine(t));
+    }
     if (s.contains("control")) {
         const json &c = s["control"];
         line("control", field(c, "socket") + ", " + field(c, "clients") + "/" +

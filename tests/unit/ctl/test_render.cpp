@@ -146,3 +146,29 @@ TEST_CASE("links and probes render as tables", "[render]")
     CHECK_THAT(out, Catch::Contains("no BTF"));
     CHECK_THAT(out, Catch::Contains("tcp:tcp_retransmit_skb (sk, skb), 4 retransmissions"));
 }
+
+TEST_CASE("peers show their tunnel once the tunnel is enabled", "[render]")
+{
+    json plain = json::parse(R"([{"endpoint": "198.18.1.2:7946", "direction": "outbound",
+      "state": "up", "spiffe_id": "spiffe://t/b", "node": "b", "version": "0.1.0", "since": 0,
+      "messages_in": 3, "messages_out": 4, "handshakes_ok": 1, "handshakes_failed": 0,
+      "last_error": null}])");
+    CHECK(renderResult("peers", plain).find("Tunnel") == std::string::npos);
+    json rows = plain;
+    rows[0]["tunnel"] = json::parse(R"({"state": "up", "cipher": "aes-256-gcm",
+      "endpoint": "198.18.1.2:7947", "rekeys": 3, "rx_packets": 10, "tx_packets": 12})");
+    std::string out = renderResult("peers", rows);
+    CHECK_THAT(out, Catch::Contains("up aes-256-gcm"));
+    CHECK_THAT(out, Catch::Contains("198.18.1.2:7947"));
+    CHECK_THAT(out, Catch::Contains("10/12"));
+    rows.push_back(plain[0]);
+    rows[1]["tunnel"] = nullptr; // a peer without a session
+    CHECK(lines(renderResult("peers", rows)).size() == 3);
+
+    json status = json::parse(R"({"version": "0.1.0", "pid": 7, "uptime_seconds": 1,
+      "tunnel": {"state": "ok", "interface": "mesh-vpn", "listen": "0.0.0.0:7947",
+                 "io": "packet-ring", "workers": 2, "mtu": 1406, "up": 1, "sessions": 1}})");
+    CHECK_THAT(renderResult("status", status),
+               Catch::Contains("mesh-vpn, UDP 0.0.0.0:7947, packet-ring I/O, 2 workers, MTU 1406, "
+                               "1 of 1 sessions up"));
+}
