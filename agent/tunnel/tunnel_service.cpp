@@ -519,24 +519,30 @@ void TunnelService::onAccept(const PeerInfo &peer, std::span<const std::uint8_t>
     link.nextRekey = SteadyClock::now() + std::chrono::seconds(config_.tunnel.rekeySeconds);
     republish();
     send(link.conn, tunnel::Confirm, tunnel::encode(tunnel::ConfirmMessage{m.epoch}));
+    established(link);
+    updateMetrics();
+}
+
+// Keys are installed both ways: the session is up, or it took new keys.
+void TunnelService::established(Link &link)
+{
     bool wasUp = link.state == State::Up;
     link.state = State::Up;
-    if (!wasUp) {
-        link.since = unixNow();
-        LOG(Info, "tunnel", "tunnel to %s (%s) is up: %s, endpoint %s", link.id.c_str(),
-            link.node.c_str(), fwd::cipherName(link.cipher),
-            endpointString(link.endpoint, link.endpointLen).c_str());
-        publish_("tunnel_up", {{"peer", link.id},
-                               {"node", link.node},
-                               {"cipher", fwd::cipherName(link.cipher)},
-                               {"endpoint", endpointString(link.endpoint, link.endpointLen)}});
-    } else {
+    if (wasUp) {
         ++link.rekeys;
         link.lastRekey = unixNow();
         rekeysTotal_.Add({}).Increment();
         publish_("tunnel_rekey", {{"peer", link.id}, {"epoch", link.epoch}});
+        return;
     }
-    updateMetrics();
+    link.since = unixNow();
+    std::string endpoint = endpointString(link.endpoint, link.endpointLen);
+    LOG(Info, "tunnel", "tunnel with %s (%s) is up: %s, endpoint %s", link.id.c_str(),
+        link.node.c_str(), fwd::cipherName(link.cipher), endpoint.c_str());
+    publish_("tunnel_up", {{"peer", link.id},
+                           {"node", link.node},
+                           {"cipher", fwd::cipherName(link.cipher)},
+                           {"endpoint", endpoint}});
 }
 
 void TunnelService::onConfirm(const PeerInfo &peer, std::span<const std::uint8_t> payload)
@@ -562,23 +568,7 @@ void TunnelService::onConfirm(const PeerInfo &peer, std::span<const std::uint8_t
     retire(retired);
     link.epoch = m.epoch;
     link.pendingEpoch = 0;
-    bool wasUp = link.state == State::Up;
-    link.state = State::Up;
-    if (!wasUp) {
-        link.since = unixNow();
-        LOG(Info, "tunnel", "tunnel from %s (%s) is up: %s, endpoint %s", link.id.c_str(),
-            link.node.c_str(), fwd::cipherName(link.cipher),
-            endpointString(link.endpoint, link.endpointLen).c_str());
-        publish_("tunnel_up", {{"peer", link.id},
-                               {"node", link.node},
-                               {"cipher", fwd::cipherName(link.cipher)},
-                               {"endpoint", endpointString(link.endpoint, link.endpointLen)}});
-    } else {
-        ++link.rekeys;
-        link.lastRekey = unixNow();
-        rekeysTotal_.Add({}).Increment();
-        publish_("tunnel_rekey", {{"peer", link.id}, {"epoch", link.epoch}});
-    }
+    established(link);
     updateMetrics();
 }
 

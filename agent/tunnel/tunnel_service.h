@@ -106,6 +106,7 @@ private:
     void onAccept(const PeerInfo &peer, std::span<const std::uint8_t> payload);
     void onConfirm(const PeerInfo &peer, std::span<const std::uint8_t> payload);
     void onClose(const PeerInfo &peer, std::span<const std::uint8_t> payload);
+    void established(Link &link);
 
     bool initiatorFor(const PeerInfo &peer) const;
     void maybeInitiate(const std::string &peerId);
