@@ -12,6 +12,9 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
@@ -169,6 +172,13 @@ std::string TunnelService::start()
         return std::string("tunnel: cannot watch the data plane: ") + strerror(-err);
     }
     watchingEvents_ = true;
+    started_ = SteadyClock::now();
+    if (!config_.tunnel.fastdStatusSocket.empty()) {
+        if (std::string err = openStatusSocket(); !err.empty()) {
+            stop();
+            return "tunnel.fastd_status_socket: " + err;
+        }
+    }
     tickTimer_ = loop_.addTimer(std::chrono::seconds(1), [this] { tick(); });
     LOG(Info, "tunnel", "tunnel %s up: UDP %s (port %u), %s I/O, %u worker%s, MTU %u",
         config_.tunnel.interface.c_str(), config_.tunnel.listen.c_str(), engine_->boundPort(),
@@ -187,6 +197,7 @@ void TunnelService::stop()
         ids.push_back(id);
     for (const auto &id : ids)
         teardown(id, "meshd is stopping", true);
+    closeStatusSocket();
     if (engine_) {
         if (watchingEvents_)
             loop_.removeFd(engine_->eventFd());
@@ -194,6 +205,120 @@ void TunnelService::stop()
         engine_->stop();
         engine_.reset(); // frees what was retired, removes the interface
     }
+}
+
+// fastd's status socket: every client that connects gets one JSON document
+// of the tunnel's state and the connection is closed (Gluon's respondd and
+// the fastd exporters read it this way).
+std::string TunnelService::openStatusSocket()
+{
+    const std::string &path = config_.tunnel.fastdStatusSocket;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path))
+        return "the path is too long for a Unix socket";
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) // never remove what is not a stale socket
+            return path + " exists and is not a socket";
+        unlink(path.c_str());
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return std::string("socket: ") + strerror(errno);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 || listen(fd, 16) < 0) {
+        std::string err = "cannot listen on " + path + ": " + strerror(errno);
+        ::close(fd);
+        return err;
+    }
+    if (int err = loop_.addFd(fd, EPOLLIN, [this](std::uint32_t) { onStatusClient(); },
+                              "fastd-status");
+        err < 0) {
+        ::close(fd);
+        unlink(path.c_str());
+        return std::string("cannot watch it: ") + strerror(-err);
+    }
+    statusFd_ = fd;
+    return {};
+}
+
+void TunnelService::closeStatusSocket()
+{
+    if (statusFd_ < 0)
+        return;
+    loop_.removeFd(statusFd_);
+    ::close(statusFd_);
+    statusFd_ = -1;
+    unlink(config_.tunnel.fastdStatusSocket.c_str());
+}
+
+void TunnelService::onStatusClient()
+{
+    for (int i = 0; i < 16; ++i) { // a bounded turn: the loop has other work
+        int client = accept4(statusFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0)
+            return;
+        std::string text = fastdStatus().dump();
+        // Room for the whole document, so that one write delivers it.
+        int size = int(std::min<std::size_t>(text.size() + 4096, 8u << 20));
+        setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        ssize_t n = ::send(client, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 || std::size_t(n) < text.size())
+            Log::writeLimited("tunnel-status", LogLevel::Warning, "tunnel",
+                              "fastd status socket: a client got %zd of %zu bytes", n,
+                              text.size());
+        ::close(client);
+    }
+}
+
+json TunnelService::fastdStatus() const
+{
+    auto pair = [](std::uint64_t packets, std::uint64_t bytes) {
+        return json{{"packets", packets}, {"bytes", bytes}};
+    };
+    fwd::CounterTotals t = engine_ ? engine_->totals() : fwd::CounterTotals{};
+    std::uint64_t txDropped = t.dropped(fwd::DropReason::RingFull) +
+                              t.dropped(fwd::DropReason::PoolEmpty) +
+                              t.dropped(fwd::DropReason::TooBig) +
+                              t.dropped(fwd::DropReason::NoKey);
+    json peers = json::object();
+    for (const auto &[conn, info] : channel_) {
+        if (!info.id || peers.contains(info.id->str()))
+            continue;
+        peers[info.id->str()] = {{"name", info.node}, {"address", nullptr}, {"connection", nullptr}};
+    }
+    for (const auto &[id, l] : links_) {
+        json connection = nullptr;
+        if (l->state == State::Up && engine_) {
+            auto p = engine_->peerTotals(l->slot);
+            double established =
+                std::max(0.0, (unixNow() - l->since) * 1000.0); // ms, as fastd counts
+            connection = {{"established", std::int64_t(established)},
+                          {"method", fwd::cipherName(l->cipher)},
+                          {"statistics",
+                           {{"rx", pair(p.rxPackets - l->baseRxPackets, p.rxBytes - l->baseRxBytes)},
+                            {"rx_reordered", pair(0, 0)},
+                            {"tx", pair(p.txPackets - l->baseTxPackets, p.txBytes - l->baseTxBytes)},
+                            {"tx_dropped", pair(0, 0)},
+                            {"tx_error", pair(0, 0)}}},
+                          {"mac_addresses", json::array({tunnel::macString(l->mac)})}};
+        }
+        peers[id] = {{"name", l->node},
+                     {"address", l->endpointLen ? json(endpointString(l->endpoint, l->endpointLen))
+                                                : json()},
+                     {"connection", connection}};
+    }
+    auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started_);
+    return {{"uptime", std::int64_t(uptime.count())},
+            {"interface", config_.tunnel.interface},
+            {"statistics",
+             {{"rx", pair(t.rxPackets, t.rxBytes)},
+              {"rx_reordered", pair(0, 0)},
+              {"tx", pair(t.txPackets, t.txBytes)},
+              {"tx_dropped", pair(txDropped, 0)},
+              {"tx_error", pair(t.dropped(fwd::DropReason::SendFailed), 0)}}},
+            {"peers", peers}};
 }
 
 std::uint64_t TunnelService::nowNs() const { return fwd::Engine::now(); }

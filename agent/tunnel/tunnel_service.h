@@ -107,6 +107,10 @@ private:
     void onConfirm(const PeerInfo &peer, std::span<const std::uint8_t> payload);
     void onClose(const PeerInfo &peer, std::span<const std::uint8_t> payload);
     void established(Link &link);
+    std::string openStatusSocket();
+    void closeStatusSocket();
+    void onStatusClient();
+    nlohmann::json fastdStatus() const;
 
     bool initiatorFor(const PeerInfo &peer) const;
     void maybeInitiate(const std::string &peerId);
@@ -140,6 +144,8 @@ private:
     std::map<std::uint64_t, PeerInfo> channel_; // up channel connections that announce the tunnel
     std::map<std::string, std::unique_ptr<Link>> links_; // by peer SPIFFE ID
     EventLoop::TimerId tickTimer_ = 0;
+    int statusFd_ = -1; // the fastd-compatible status socket, or -1
+    std::chrono::steady_clock::time_point started_{};
     bool watchingEvents_ = false;
     std::uint64_t seenDrops_[16] = {};
 

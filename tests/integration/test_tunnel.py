@@ -96,7 +96,8 @@ class NsNode:
             "spiffe": dict(spiffe, endpoint="unix://" + self.agent_path, trust_domain=TD,
                            node_name=f"node-{self.name}", peer_retry_ms=300,
                            handshake_timeout_ms=3000),
-            "tunnel": dict(tunnel, enabled=True, interface=IFACE),
+            "tunnel": dict(tunnel, enabled=True, interface=IFACE,
+                           fastd_status_socket=os.path.join(self.dir, "run", "fastd.sock")),
         }
         self.proc = None
         self.log = None
@@ -215,6 +216,20 @@ def capture_one(nsname, dev, port, timeout=10):
                             stdout=subprocess.PIPE, text=True)
 
 
+def fastd_status(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect(path)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data)
+
+
 def ping(nsname, dst, count=3, interval="0.2", deadline=10):
     r = ns(nsname, "ping", "-n", "-q", "-c", str(count), "-i", interval, "-w", str(deadline),
            dst, check_rc=False, timeout=deadline + 5)
@@ -277,6 +292,21 @@ def scenario(workdir, io, family, quick):
         after = a.tunnel_row() or {}
         check(f"{label}: per-peer counters count the pings",
               after.get("tx_packets", 0) >= 10 and after.get("rx_packets", 0) >= 10, after)
+
+        # The fastd-compatible status socket: one JSON document per connection.
+        try:
+            st = fastd_status(a.config["tunnel"]["fastd_status_socket"])
+        except (OSError, ValueError) as e:
+            st = {"error": repr(e)}
+        peer = (st.get("peers") or {}).get(f"spiffe://{TD}/node/b") or {}
+        conn = peer.get("connection") or {}
+        check(f"{label}: the fastd status socket serves fastd's JSON",
+              st.get("interface") == IFACE and isinstance(st.get("uptime"), int) and
+              all(k in (st.get("statistics") or {}) for k in
+                  ("rx", "rx_reordered", "tx", "tx_dropped", "tx_error")) and
+              peer.get("name") == "node-b" and peer.get("address") == fmt(under[1], 7947) and
+              isinstance(conn.get("established"), int) and conn.get("method") and
+              conn["statistics"]["rx"]["packets"] >= 10, st)
 
         # A bulk transfer: bytes arrive intact.
         blob = os.path.join(workdir, "blob")
