@@ -374,7 +374,7 @@ void TunnelService::maybeInitiate(const std::string &peerId)
         if (!chosen || (info.outbound && !chosen->outbound))
             chosen = &info;
     }
-    if (!chosen)
+    if (!chosen || links_.size() >= engine_->config().maxPeers)
         return;
     auto link = newLink(*chosen);
     link->initiator = true;
@@ -396,6 +396,7 @@ std::unique_ptr<TunnelService::Link> TunnelService::newLink(const PeerInfo &peer
     link->localIndex = freshIndex();
     link->slot = freshSlot();
     link->since = unixNow();
+    link->created = SteadyClock::now();
     if (engine_) {
         auto totals = engine_->peerTotals(link->slot);
         link->seenRxPackets = totals.rxPackets;
@@ -509,6 +510,16 @@ void TunnelService::onOffer(const PeerInfo &peer, std::span<const std::uint8_t> 
     }
     if (fresh && m.epoch != 1) {
         messageErrors_.Add({{"reason", "unexpected"}}).Increment();
+        return;
+    }
+    if (fresh && it != links_.end() && it->second->conn == peer.conn &&
+        SteadyClock::now() - it->second->created < newSessionInterval) {
+        messageErrors_.Add({{"reason", "unexpected"}}).Increment();
+        return; // a new session again within a second: refused, the current one stays
+    }
+    if (fresh && it == links_.end() && engine_ && links_.size() >= engine_->config().maxPeers) {
+        handshakeFailed(peer, "keys", "already " + std::to_string(links_.size()) +
+                                          " tunnel sessions, the most the data plane holds");
         return;
     }
     fwd::Cipher cipher;

@@ -63,6 +63,9 @@ public:
     // The MTU for tunnel.mtu 0: a 1500-byte underlay over IPv6 minus the
     // overhead (IPv6 40, UDP 8, header 16, tag 16, inner Ethernet 14).
     static constexpr std::uint32_t defaultMtu = 1406;
+    // A peer may start a new session at most this often (an authenticated
+    // peer that floods offers cannot make the workers churn).
+    static constexpr std::chrono::seconds newSessionInterval{1};
 
 private:
     enum class State { Offered, Accepted, Up };
@@ -92,6 +95,7 @@ private:
         std::uint32_t slot = 0;
         double since = 0, lastRekey = 0;
         std::uint64_t rekeys = 0;
+        std::chrono::steady_clock::time_point created{};
         std::chrono::steady_clock::time_point nextRekey{};
         std::string lastError;
         // What the metrics have been told of this slot so far.
