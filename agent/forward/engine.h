@@ -20,7 +20,7 @@ namespace meshd::forward {
 // How the mesh side reaches the kernel.
 enum class MeshIo : std::uint8_t {
     // A veth pair: `interface` for batman-adv/the operator, its far end
-    // (farEndName) driven by AF_PACKET TPACKET_V3 RX + TX rings. The default:
+    // (farEndName) driven by AF_PACKET TPACKET_V2 RX + TX rings (per-frame status: no block timeout). The default:
     // the faster of the two here (see BENCHMARKS.md).
     PacketRing,
     // A multi-queue TAP `interface`, one queue per worker, one syscall per frame.

@@ -14,8 +14,11 @@
 namespace meshd::forward {
 
 namespace {
-// Where a V3 frame's data starts in a TX slot (tp_hdrlen - sizeof(sockaddr_ll)).
-constexpr std::uint32_t txDataOffset = TPACKET_ALIGN(sizeof(tpacket3_hdr));
+// Where a frame's data starts in a TX slot (tp_hdrlen - sizeof(sockaddr_ll)).
+constexpr std::uint32_t txDataOffset = TPACKET_ALIGN(sizeof(tpacket2_hdr));
+// Room in an RX slot before the data: the header, the address and the
+// kernel's alignment of the MAC header.
+constexpr std::uint32_t rxOverhead = TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll) + 32;
 
 // The ring's status words are shared with the kernel: atomic accesses so
 // that the compiler neither tears nor reorders them around the frame data.
@@ -62,7 +65,11 @@ int PacketRingPort::open(int ifindex, std::uint32_t dataRoom, const PacketRingOp
         return rc;
     };
 
-    int version = TPACKET_V3, one = 1;
+    // TPACKET_V2: every frame has its own status word, so the socket is
+    // readable as soon as one frame is in the ring (V3 hands over whole
+    // blocks, which holds a lone frame back until the block times out, at
+    // least 1 ms: too much latency for a tunnel at low load).
+    int version = TPACKET_V2, one = 1;
     int rc = setOpt(fd, PACKET_VERSION, &version, sizeof(version));
     if (rc == 0)
         rc = setOpt(fd, PACKET_QDISC_BYPASS, &one, sizeof(one));
@@ -71,14 +78,14 @@ int PacketRingPort::open(int ifindex, std::uint32_t dataRoom, const PacketRingOp
     if (rc < 0)
         return fail(rc);
 
-    tpacket_req3 rxReq{};
+    std::uint32_t rxFrameSize = std::bit_ceil(rxOverhead + dataRoom);
+    if (options.rxBlockSize % rxFrameSize != 0)
+        return fail(-EINVAL);
+    tpacket_req rxReq{};
     rxReq.tp_block_size = options.rxBlockSize;
     rxReq.tp_block_nr = options.rxBlocks;
-    rxReq.tp_frame_size = 2048; // V3 packs frames by their size; this only has to divide the block
-    rxReq.tp_frame_nr = options.rxBlockSize / rxReq.tp_frame_size * options.rxBlocks;
-    rxReq.tp_retire_blk_tov = options.rxBlockTimeoutMs;
-    rxReq.tp_sizeof_priv = 0;
-    rxReq.tp_feature_req_word = 0;
+    rxReq.tp_frame_size = rxFrameSize;
+    rxReq.tp_frame_nr = options.rxBlockSize / rxFrameSize * options.rxBlocks;
     if ((rc = setOpt(fd, PACKET_RX_RING, &rxReq, sizeof(rxReq))) < 0)
         return fail(rc);
 
@@ -88,7 +95,7 @@ int PacketRingPort::open(int ifindex, std::uint32_t dataRoom, const PacketRingOp
     std::uint32_t blockSize = std::max<std::uint32_t>(frameSize, std::uint32_t(page));
     std::uint32_t perBlock = blockSize / frameSize;
     std::uint32_t txBlocks = (options.txFrames + perBlock - 1) / perBlock;
-    tpacket_req3 txReq{};
+    tpacket_req txReq{};
     txReq.tp_block_size = blockSize;
     txReq.tp_block_nr = txBlocks;
     txReq.tp_frame_size = frameSize;
@@ -119,42 +126,26 @@ int PacketRingPort::open(int ifindex, std::uint32_t dataRoom, const PacketRingOp
     fd_ = fd;
     dataRoom_ = dataRoom;
     rx_ = map_;
-    rxBlockSize_ = rxReq.tp_block_size;
-    rxBlocks_ = rxReq.tp_block_nr;
+    rxFrameSize_ = rxFrameSize;
+    rxFrames_ = rxReq.tp_frame_nr;
     tx_ = map_ + rxBytes;
     txFrameSize_ = frameSize;
     txFrames_ = txReq.tp_frame_nr;
-    stats_.rxSize.store(rxBlocks_, std::memory_order_relaxed);
+    stats_.rxSize.store(rxFrames_, std::memory_order_relaxed);
     stats_.txSize.store(txFrames_, std::memory_order_relaxed);
     return 0;
 }
 
 unsigned PacketRingPort::receive(FramePool &pool, std::uint32_t *frames, unsigned max) noexcept
 {
-    // Occupancy as found: the blocks the kernel has handed over, not yet read.
-    std::uint32_t ready = 0;
-    for (std::uint32_t b = 0; b < rxBlocks_; ++b) {
-        auto *desc = reinterpret_cast<tpacket_block_desc *>(rx_ + std::size_t(b) * rxBlockSize_);
-        ready += (loadStatus(&desc->hdr.bh1.block_status) & TP_STATUS_USER) != 0;
-    }
-    stats_.rxUsed.store(ready, std::memory_order_relaxed);
-
-    unsigned got = 0;
+    unsigned got = 0, seen = 0;
     while (got < max) {
-        auto *desc = reinterpret_cast<tpacket_block_desc *>(rx_ + std::size_t(rxBlock_) * rxBlockSize_);
-        if (rxLeft_ == 0) {
-            if (!(loadStatus(&desc->hdr.bh1.block_status) & TP_STATUS_USER))
-                break;
-            rxLeft_ = desc->hdr.bh1.num_pkts;
-            rxNext_ = reinterpret_cast<std::uint8_t *>(desc) + desc->hdr.bh1.offset_to_first_pkt;
-            if (rxLeft_ == 0) { // a block retired empty
-                storeStatus(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL);
-                rxBlock_ = (rxBlock_ + 1) % rxBlocks_;
-                continue;
-            }
-        }
-        auto *h = reinterpret_cast<tpacket3_hdr *>(rxNext_);
-        auto *ll = reinterpret_cast<const sockaddr_ll *>(rxNext_ + txDataOffset);
+        auto *h = reinterpret_cast<tpacket2_hdr *>(rx_ + std::size_t(rxNext_) * rxFrameSize_);
+        if (!(loadStatus(&h->tp_status) & TP_STATUS_USER))
+            break;
+        ++seen;
+        auto *slot = reinterpret_cast<std::uint8_t *>(h);
+        auto *ll = reinterpret_cast<const sockaddr_ll *>(slot + TPACKET_ALIGN(sizeof(tpacket2_hdr)));
         if (ll->sll_pkttype == PACKET_OUTGOING) {
             // PACKET_IGNORE_OUTGOING keeps these out; nothing to do if one slips by.
         } else if (h->tp_snaplen != h->tp_len || h->tp_snaplen > dataRoom_) {
@@ -165,25 +156,24 @@ unsigned PacketRingPort::receive(FramePool &pool, std::uint32_t *frames, unsigne
                 ++poolEmpty_;
             } else {
                 FrameView v = pool.view(idx);
-                std::memcpy(v.data(), rxNext_ + h->tp_mac, h->tp_snaplen);
+                std::memcpy(v.data(), slot + h->tp_mac, h->tp_snaplen);
                 v.length = h->tp_snaplen;
                 pool.save(idx, v);
                 frames[got++] = idx;
             }
         }
-        rxNext_ += h->tp_next_offset;
-        if (--rxLeft_ == 0) {
-            storeStatus(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL);
-            rxBlock_ = (rxBlock_ + 1) % rxBlocks_;
-        }
+        storeStatus(&h->tp_status, TP_STATUS_KERNEL);
+        rxNext_ = (rxNext_ + 1) % rxFrames_;
     }
+    // Occupancy as found, at least: the frames this turn took from the ring.
+    stats_.rxUsed.store(seen, std::memory_order_relaxed);
     return got;
 }
 
 void PacketRingPort::reclaimTx() noexcept
 {
     while (txTail_ != txHead_) {
-        auto *h = reinterpret_cast<tpacket3_hdr *>(tx_ + std::size_t(txTail_ % txFrames_) * txFrameSize_);
+        auto *h = reinterpret_cast<tpacket2_hdr *>(tx_ + std::size_t(txTail_ % txFrames_) * txFrameSize_);
         std::uint32_t status = loadStatus(&h->tp_status);
         if (status != TP_STATUS_AVAILABLE && status != TP_STATUS_WRONG_FORMAT)
             break;
@@ -198,14 +188,13 @@ unsigned PacketRingPort::transmit(FramePool &pool, const std::uint32_t *frames, 
     for (; taken < n; ++taken) {
         if (txHead_ - txTail_ >= txFrames_)
             break; // every slot is still with the kernel
-        auto *h = reinterpret_cast<tpacket3_hdr *>(tx_ + std::size_t(txHead_ % txFrames_) * txFrameSize_);
+        auto *h = reinterpret_cast<tpacket2_hdr *>(tx_ + std::size_t(txHead_ % txFrames_) * txFrameSize_);
         FrameView v = pool.view(frames[taken]);
         if (v.length > txFrameSize_ - txDataOffset)
             continue;
         std::memcpy(reinterpret_cast<std::uint8_t *>(h) + txDataOffset, v.data(), v.length);
         h->tp_len = v.length;
         h->tp_snaplen = v.length;
-        h->tp_next_offset = 0;
         storeStatus(&h->tp_status, TP_STATUS_SEND_REQUEST);
         ++txHead_;
     }
@@ -217,7 +206,7 @@ unsigned PacketRingPort::transmit(FramePool &pool, const std::uint32_t *frames, 
 
 std::uint64_t PacketRingPort::kernelDrops()
 {
-    tpacket_stats_v3 st{};
+    tpacket_stats st{};
     socklen_t len = sizeof(st);
     if (fd_ >= 0 && ::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
         kernelDrops_ += st.tp_drops;

@@ -9,9 +9,8 @@
 namespace meshd::forward {
 
 struct PacketRingOptions {
-    std::uint32_t rxBlockSize = 256 << 10; // TPACKET_V3 block, a multiple of the page size
-    std::uint32_t rxBlocks = 16;
-    std::uint32_t rxBlockTimeoutMs = 1;    // tp_retire_blk_tov: latency bound of a half-full block
+    std::uint32_t rxBlockSize = 256 << 10; // RX ring block: a multiple of the page and frame sizes
+    std::uint32_t rxBlocks = 16;           // 4 MiB of RX ring: 2048 slots for a 1406-byte MTU
     std::uint32_t txFrames = 1024;         // TX ring slots (frame size follows the data room)
     // Joins PACKET_FANOUT group `fanoutId` (hash) when nonzero: every
     // worker's socket on one interface, each frame to one of them.
@@ -19,8 +18,8 @@ struct PacketRingOptions {
 };
 
 // One worker's AF_PACKET socket on the far end of the mesh-side veth pair:
-// a TPACKET_V3 RX ring (frames are copied from the ring block into pool
-// frames and the block goes back to the kernel once read) and a TX ring
+// a TPACKET_V2 RX ring (frames are copied from their ring slot into pool
+// frames and the slot goes back to the kernel at once) and a TX ring
 // with qdisc bypass (frames copied into ring slots, one sendto() kick per
 // batch). Frames the socket itself (or a sibling) sends are not received
 // (PACKET_IGNORE_OUTGOING).
@@ -50,11 +49,9 @@ private:
     std::uint32_t dataRoom_ = 0;
 
     std::uint8_t *rx_ = nullptr;
-    std::uint32_t rxBlockSize_ = 0;
-    std::uint32_t rxBlocks_ = 0;
-    std::uint32_t rxBlock_ = 0;    // the block being read
-    std::uint32_t rxLeft_ = 0;     // packets left in it (0: not started)
-    std::uint8_t *rxNext_ = nullptr;
+    std::uint32_t rxFrameSize_ = 0;
+    std::uint32_t rxFrames_ = 0;
+    std::uint32_t rxNext_ = 0; // the slot to read next
 
     std::uint8_t *tx_ = nullptr;
     std::uint32_t txFrameSize_ = 0;
