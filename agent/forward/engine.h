@@ -20,10 +20,12 @@ namespace meshd::forward {
 // How the mesh side reaches the kernel.
 enum class MeshIo : std::uint8_t {
     // A veth pair: `interface` for batman-adv/the operator, its far end
-    // (farEndName) driven by AF_PACKET TPACKET_V2 RX + TX rings (per-frame status: no block timeout). The default:
-    // the faster of the two here (see BENCHMARKS.md).
+    // (farEndName) driven by AF_PACKET TPACKET_V2 RX + TX rings (a status
+    // word per frame, so a lone frame is not held back). tunnel.io auto's
+    // fallback: it measured slower than the TAP here (BENCHMARKS.md).
     PacketRing,
-    // A multi-queue TAP `interface`, one queue per worker, one syscall per frame.
+    // A multi-queue TAP `interface`, one queue per worker, one syscall per
+    // frame. tunnel.io auto's first choice: the faster of the two here.
     Tap,
 };
 const char *meshIoName(MeshIo io); // "packet-ring", "tap"
