@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -116,6 +117,24 @@ void Engine::removeInterfaces()
     createdVeth_ = false;
 }
 
+namespace {
+
+// A veth pair that an earlier meshd made and could not remove (it was
+// killed): `interface` and its far end, paired with each other. Anything
+// else of those names is left alone (start() then fails with -EEXIST).
+void removeStaleVeth(const std::string &interface, const std::string &far)
+{
+    int ifIndex = link::linkIndex(interface), farIndex = link::linkIndex(far);
+    if (ifIndex <= 0 || farIndex <= 0)
+        return;
+    std::ifstream in("/sys/class/net/" + far + "/iflink");
+    int peer = 0;
+    if (in >> peer && peer == ifIndex)
+        link::deleteLink(farIndex); // takes its peer with it
+}
+
+} // namespace
+
 int Engine::start()
 {
     if (started_)
@@ -141,9 +160,10 @@ int Engine::start()
         return invalid("maxPeers must be at least 1");
 
     const std::uint32_t dataRoom = c.mtu + vlanEthHeader;
+    std::string far = farEndName(c.interface);
+    removeStaleVeth(c.interface, far);
     if (link::linkIndex(c.interface) > 0)
         return fail(-EEXIST, "interface " + c.interface);
-    std::string far = farEndName(c.interface);
     if (c.io == MeshIo::PacketRing && link::linkIndex(far) > 0)
         return fail(-EEXIST, "interface " + far);
 

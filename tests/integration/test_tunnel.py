@@ -423,6 +423,23 @@ def scenario(workdir, io, family, quick):
         check(f"{label}: meshd a exits 0 on SIGTERM", a.stop() == 0, a.logtext()[-1500:])
         left = ns(a.ns, "ip", "link", "show", IFACE, check_rc=False)
         check(f"{label}: meshd removes its interface on exit", left.returncode != 0, left.stdout)
+        if not quick:
+            # A veth pair left by a meshd that was killed is replaced; an interface of
+            # that name that is not such a pair is left alone, and meshd says why.
+            far = IFACE[:12] + "_dp"
+            ns(a.ns, "ip", "link", "add", IFACE, "type", "veth", "peer", "name", far)
+            check(f"{label}: meshd starts over a veth pair a killed meshd left",
+                  a.start(), a.logtext()[-1500:])
+            a.stop()
+            ns(a.ns, "ip", "link", "add", IFACE, "type", "veth", "peer", "name", "mt-other")
+            started = a.start()
+            check(f"{label}: meshd refuses an interface of its name that is not its own",
+                  not started and a.proc.returncode not in (None, 0) and
+                  "exists" in a.logtext()[-800:], a.logtext()[-800:])
+            kept = ns(a.ns, "ip", "link", "show", "mt-other", check_rc=False)
+            check(f"{label}: ... and leaves it in place", kept.returncode == 0, kept.stderr)
+            a.stop()
+            ns(a.ns, "ip", "link", "del", "mt-other", check_rc=False)
         for n in nodes:
             log = n.logtext()
             check(f"{label}: meshd {n.name} log has no sanitizer reports",
