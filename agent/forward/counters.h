@@ -89,11 +89,15 @@ struct PeerCounters {
     std::atomic<std::uint64_t> rxBytes{0};   // their inner frame bytes
     std::atomic<std::uint64_t> txPackets{0}; // data packets sealed for the peer
     std::atomic<std::uint64_t> txBytes{0};
+    // Datagrams dropped after their receiver index named this peer's session
+    // (no key, replay, tag, runt), by reason.
+    std::array<std::atomic<std::uint64_t>, dropReasonCount> drops{};
 };
 
 // A peer slot's counters summed over workers.
 struct PeerTotals {
     std::uint64_t rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0;
+    std::array<std::uint64_t, dropReasonCount> drops{};
 };
 
 // A plain snapshot, summed over workers by the control plane.

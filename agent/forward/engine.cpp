@@ -339,6 +339,8 @@ PeerTotals Engine::peerTotals(std::uint32_t slot) const
         t.rxBytes += pc[slot].rxBytes.load(std::memory_order_relaxed);
         t.txPackets += pc[slot].txPackets.load(std::memory_order_relaxed);
         t.txBytes += pc[slot].txBytes.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < dropReasonCount; ++i)
+            t.drops[i] += pc[slot].drops[i].load(std::memory_order_relaxed);
     }
     return t;
 }

@@ -66,6 +66,7 @@ RxResult openDatagram(FrameView &v, const PeerTable *table, unsigned worker,
         r.reason = DropReason::UnknownSession;
         return r;
     }
+    r.peer = peer; // from here on, drops count for the peer too
     RxKey *key = peer->session->keys.openFor(header.keyPhase, now);
     Aead *aead = key ? key->aead(worker) : nullptr;
     if (!aead) {
@@ -88,7 +89,6 @@ RxResult openDatagram(FrameView &v, const PeerTable *table, unsigned worker,
         r.reason = dropReasonFor(verdict);
         return r;
     }
-    r.peer = peer;
     if (header.type == wire::PacketType::Keepalive) {
         r.verdict = RxVerdict::Keepalive;
         return r;
@@ -195,6 +195,8 @@ unsigned Worker::udpToMesh(std::uint64_t now) noexcept
         RxResult r = openDatagram(v, table, s_.index, now);
         if (r.verdict == RxVerdict::Drop) {
             c.drop(r.reason);
+            if (r.peer)
+                WorkerCounters::add(s_.peerCounters[r.peer->slot].drops[std::size_t(r.reason)]);
             s_.pool->release(frames[i]);
             continue;
         }

@@ -43,7 +43,7 @@ enum class RxVerdict : std::uint8_t { Data, Keepalive, Drop };
 struct RxResult {
     RxVerdict verdict = RxVerdict::Drop;
     DropReason reason = DropReason::Short; // for Drop
-    const Peer *peer = nullptr;            // for Data and Keepalive
+    const Peer *peer = nullptr; // for Data and Keepalive, and drops once the session was found
 };
 // Checks one datagram (v: the whole datagram) in the order the tunnel
 // requires: header, session, key for the phase, replay check, tag (open in

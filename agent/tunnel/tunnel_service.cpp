@@ -34,6 +34,8 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 namespace fwd = forward;
 
+static_assert(fwd_drop_reasons == forward::dropReasonCount);
+
 namespace {
 
 constexpr const char *handshakeFailureReasons[] = {
@@ -407,6 +409,7 @@ std::unique_ptr<TunnelService::Link> TunnelService::newLink(const PeerInfo &peer
         link->baseTxPackets = totals.txPackets;
         link->baseRxBytes = totals.rxBytes;
         link->baseTxBytes = totals.txBytes;
+        link->baseDrops = totals.drops;
     }
     return link;
 }
@@ -948,6 +951,11 @@ json TunnelService::describePeer(const std::optional<spiffe::SpiffeId> &id) cons
         out["tx_packets"] = t.txPackets - l.baseTxPackets;
         out["rx_bytes"] = t.rxBytes - l.baseRxBytes;
         out["tx_bytes"] = t.txBytes - l.baseTxBytes;
+        json drops = json::object();
+        for (std::size_t i = 0; i < fwd::dropReasonCount; ++i)
+            if (t.drops[i] > l.baseDrops[i])
+                drops[fwd::dropReasonName(fwd::DropReason(i))] = t.drops[i] - l.baseDrops[i];
+        out["drops"] = drops;
     }
     return out;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,9 @@ class Gauge;
 } // namespace prometheus
 
 namespace meshd {
+
+// Drop reasons of the data plane (forward::dropReasonCount, checked in the .cpp).
+inline constexpr std::size_t fwd_drop_reasons = 13;
 
 class Metrics;
 namespace forward {
@@ -102,6 +106,7 @@ private:
         std::uint64_t seenRxPackets = 0, seenTxPackets = 0, seenRxBytes = 0, seenTxBytes = 0;
         // The slot's totals when this link took it (slots are reused).
         std::uint64_t baseRxPackets = 0, baseTxPackets = 0, baseRxBytes = 0, baseTxBytes = 0;
+        std::array<std::uint64_t, fwd_drop_reasons> baseDrops{};
     };
 
     void onUp(const PeerInfo &peer);

@@ -369,6 +369,10 @@ def scenario(workdir, io, family, quick):
                   drops1["bad_tag"] > drops0["bad_tag"], (drops0, drops1))
             check(f"{label}: a replayed datagram is dropped as a duplicate",
                   drops1["replay_duplicate"] > drops0["replay_duplicate"], (drops0, drops1))
+            pd = (a.tunnel_row() or {}).get("drops") or {}
+            check(f"{label}: the peer's row counts the drops that named its session",
+                  pd.get("bad_tag", 0) >= 1 and pd.get("replay_duplicate", 0) >= 1 and
+                  "unknown_session" not in pd, pd)
         ok, loss, out = ping(a.ns, INNER4[1], count=3)
         check(f"{label}: the tunnel still carries traffic after hostile input", ok, out)
         for n in nodes:
