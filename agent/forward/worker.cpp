@@ -307,8 +307,10 @@ void Worker::sealAndSend(std::uint64_t now) noexcept
         if (!ok)
             c.drop(key ? DropReason::CounterLimit : DropReason::NoKey, count);
         for (unsigned j = i; j < n; ++j)
-            if (staged_[j].peer == peer && counters_[j] == unassigned)
+            if (staged_[j].peer == peer && counters_[j] == unassigned) {
                 counters_[j] = ok ? first++ : dropped;
+                txKeys_[j] = key;
+            }
     }
 
     unsigned m = 0;
@@ -320,7 +322,7 @@ void Worker::sealAndSend(std::uint64_t now) noexcept
         }
         FrameView v = s_.pool->view(st.frame);
         std::uint32_t inner = v.length;
-        TxKey *key = st.peer->session->keys.sealKey();
+        TxKey *key = txKeys_[i]; // still alive: freed only after this batch's quiescent point
         if (!key || !sealDatagram(v, wire::PacketType::Data, *st.peer->session, *key, counters_[i],
                                   s_.index)) {
             c.drop(DropReason::NoKey);

@@ -118,6 +118,10 @@ private:
     Staged staged_[txStage];
     unsigned stagedCount_ = 0;
     std::uint64_t counters_[txStage];
+    // The send key each staged frame's counter was reserved from: it seals
+    // with that key even if the control plane switched keys meanwhile (a
+    // counter of one key must never be used with another: nonce reuse).
+    TxKey *txKeys_[txStage];
     Outgoing out_[txStage];
     bool eventQueued_ = false;
     std::atomic<std::uint64_t> eventsDropped_{0};
