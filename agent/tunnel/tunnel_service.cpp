@@ -119,8 +119,6 @@ TunnelService::TunnelService(EventLoop &loop, const Config &config, Metrics &met
 
     PeerDispatch::Client client;
     client.capability = "tunnel";
-    using std::placeholders::_1;
-    using std::placeholders::_2;
     client.handlers[tunnel::Offer] = [this](const PeerInfo &p, auto m) { onOffer(p, m); };
     client.handlers[tunnel::Accept] = [this](const PeerInfo &p, auto m) { onAccept(p, m); };
     client.handlers[tunnel::Confirm] = [this](const PeerInfo &p, auto m) { onConfirm(p, m); };
