@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 
 import certs  # noqa: E402
 import fake_spire_agent as fake  # noqa: E402
-from test_daemon import MESHCTL, MESHD, Conn, binaries_missing, check, finish  # noqa: E402
+from test_daemon import MESHCTL, MESHD, Conn, Daemon, binaries_missing, check, finish  # noqa: E402
 from test_spiffe import Monitor, wait_for  # noqa: E402
 
 TD = "tunnel.test"
@@ -111,18 +111,7 @@ class NsNode:
         env.pop("NOTIFY_SOCKET", None)
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, MESHD, "--config", path,
                                       "--foreground"], stdout=self.log, stderr=self.log, env=env)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                c = Conn(self.socket, timeout=1)
-                c.call("version")
-                c.close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
+        return Daemon.wait_ready(self)  # the same wait on proc and socket as test_daemon's
 
     def call(self, cmd, args=None):
         try:
