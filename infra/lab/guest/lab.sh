@@ -155,3 +155,13 @@ monitor_start() {
 has_event() {
     jq -e -s "any(.[]; $2)" "/tmp/lab/$1/events" >/dev/null 2>&1
 }
+
+# spire_bridge NODE: the node's Workload API at /tmp/lab/NODE/agent.sock,
+# bridged to the host's fake SPIRE agent over the virtio-serial port
+# spire.NODE (scenarios declare "# lab: spire NODE..."). The SVID is
+# spiffe://lab.test/node/NODE.
+spire_bridge() {
+    mkdir -p "/tmp/lab/$1"
+    vport-bridge "spire.$1" "/tmp/lab/$1/agent.sock" 2>"/tmp/lab/$1/bridge.log" &
+    wait_until 10 test -S "/tmp/lab/$1/agent.sock"
+}
