@@ -162,6 +162,6 @@ has_event() {
 # spiffe://lab.test/node/NODE.
 spire_bridge() {
     mkdir -p "/tmp/lab/$1"
-    vport-bridge "spire.$1" "/tmp/lab/$1/agent.sock" 2>"/tmp/lab/$1/bridge.log" &
+    vport-bridge "spire.$1" "/tmp/lab/$1/agent.sock" >/dev/null 2>"/tmp/lab/$1/bridge.log" &
     wait_until 10 test -S "/tmp/lab/$1/agent.sock"
 }
