@@ -25,8 +25,7 @@ monitor_start n1
 # Cut n1 <-> n2: every frame on the link is lost; the route to n2 must move
 # to the way round through n4 as n2's OGMs keep arriving there.
 cut_at=$(date +%s)
-on n1 tc qdisc add dev l-n2 root netem loss 100%
-on n2 tc qdisc add dev l-n1 root netem loss 100%
+link_loss n1 n2 100
 moved() { has_event n1 ".event == \"best_next_hop_changed\" and .originator == \"$n2mac\" and .from.hardif == \"l-n2\" and .to.hardif == \"l-n4\""; }
 check "n1: monitor reports n2's best next hop moving from l-n2 to l-n4" wait_until 60 moved
 echo "INFO best-hop change reported $(( $(date +%s) - cut_at )) s after the cut" >&3
@@ -34,8 +33,7 @@ after=$(metric n1 'meshd_path_changes_total{mesh="bat0"}')
 check "n1: meshd_path_changes_total rose ($before -> $after)" awk -v a="$after" -v b="$before" 'BEGIN { exit !(a > b) }'
 
 # Restore: the direct route comes back.
-on n1 tc qdisc del dev l-n2 root
-on n2 tc qdisc del dev l-n1 root
+link_restore n1 n2
 check "link restored: n1 reaches n2 directly again" wait_until 60 direct
 back() { has_event n1 ".event == \"best_next_hop_changed\" and .originator == \"$n2mac\" and .to.hardif == \"l-n2\""; }
 check "n1: monitor reports the route back onto l-n2" wait_until 10 back

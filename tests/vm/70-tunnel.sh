@@ -70,8 +70,7 @@ check "n1: meshd_tunnel_packets_total counts n2's frames" tunnel_pkts
 
 # Cut the underlay: every datagram and the peer channel's TCP are lost.
 cut_at=$(date +%s)
-on n1 tc qdisc add dev u-n2 root netem loss 100%
-on n2 tc qdisc add dev u-n1 root netem loss 100%
+link_loss n1 n2 100 u
 went_down() { has_event n1 '.event == "tunnel_down" and (.reason | length) > 0'; }
 check "n1: cutting the underlay brings tunnel_down, with a reason" wait_until 90 went_down
 echo "INFO tunnel_down $(( $(date +%s) - cut_at )) s after the cut" >&3
@@ -85,8 +84,7 @@ check "n1: monitor reports neighbor_down for n2 on mesh-vpn" wait_until 10 lost
 
 # Restore it: the peer channel redials, the tunnel comes back, so does n2.
 back_at=$(date +%s)
-on n1 tc qdisc del dev u-n2 root
-on n2 tc qdisc del dev u-n1 root
+link_restore n1 n2 u
 up_again() { [ "$(jq -s '[.[] | select(.event == "tunnel_up")] | length' /tmp/lab/n1/events)" -ge 2 ]; }
 check "n1: tunnel_up again after the underlay is restored" wait_until 120 up_again
 check "n1: n2 is an originator through mesh-vpn again" wait_until 60 via_vpn n1 "$n2mac"

@@ -63,6 +63,22 @@ topology() {
     done
 }
 
+# link_loss A B PERCENT [PREFIX]: both ends of the veth between A and B
+# (PREFIX-B in A, PREFIX-A in B; PREFIX is l, or u for an underlay) drop
+# PERCENT% of what they send; 100 cuts the link. Repeatable.
+link_loss() {
+    local a=$1 b=$2 pct=$3 p=${4:-l}
+    on "$a" tc qdisc replace dev "$p-$b" root netem loss "$pct%"
+    on "$b" tc qdisc replace dev "$p-$a" root netem loss "$pct%"
+}
+
+# link_restore A B [PREFIX]: undoes link_loss.
+link_restore() {
+    local a=$1 b=$2 p=${3:-l}
+    on "$a" tc qdisc del dev "$p-$b" root
+    on "$b" tc qdisc del dev "$p-$a" root
+}
+
 # wait_until SECONDS CMD...: retries CMD every 0.5 s; returns its last status.
 wait_until() {
     local deadline=$(( $(date +%s) + $1 ))
