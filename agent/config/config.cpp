@@ -12,6 +12,7 @@
 
 #include "authorize.h"
 #include "id.h"
+#include "json_depth.h"
 #include "workload.h"
 #include "settings.h"
 
@@ -706,6 +707,12 @@ ConfigResult parseConfig(std::string_view text, const std::string &defaultSocket
     ConfigResult result;
     json doc;
     DuplicateKeyFinder dups;
+    if (!jsonDepthWithin(text)) {
+        result.errors.push_back({ConfigErrorKind::Syntax, "",
+                                 "the config nests arrays or objects deeper than " +
+                                     std::to_string(maxJsonDepth) + " levels"});
+        return result;
+    }
     try {
         doc = json::parse(text.begin(), text.end(), std::ref(dups));
     } catch (const json::parse_error &e) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "control_protocol.h"
 
+#include "json_depth.h"
+
 namespace meshd {
 
 using nlohmann::json;
@@ -35,6 +37,10 @@ void LineFramer::feed(std::string_view data, std::vector<Item> &out)
 
 std::variant<Request, ProtocolError> parseRequest(std::string_view line)
 {
+    if (!jsonDepthWithin(line))
+        return ProtocolError{nullptr, errc::badRequest,
+                             "request nests arrays or objects deeper than " +
+                                 std::to_string(maxJsonDepth) + " levels"};
     json doc = json::parse(line.begin(), line.end(), nullptr, false);
     if (doc.is_discarded())
         return ProtocolError{nullptr, errc::badRequest, "request is not valid JSON"};
@@ -42,8 +48,14 @@ std::variant<Request, ProtocolError> parseRequest(std::string_view line)
         return ProtocolError{nullptr, errc::badRequest, "request must be a JSON object"};
 
     Request req;
-    if (auto it = doc.find("id"); it != doc.end())
+    if (auto it = doc.find("id"); it != doc.end()) {
+        // Echoed in the reply: only a scalar, never a structure of the
+        // client's making that meshd would copy and serialise back.
+        if (it->is_structured())
+            return ProtocolError{nullptr, errc::badRequest,
+                                 "\"id\" must be a string, number, boolean or null"};
         req.id = *it;
+    }
     for (auto it = doc.begin(); it != doc.end(); ++it)
         if (it.key() != "id" && it.key() != "cmd" && it.key() != "args")
             return ProtocolError{req.id, errc::badRequest,

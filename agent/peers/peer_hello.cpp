@@ -67,6 +67,15 @@ std::string checkHello(const json &h)
     return {};
 }
 
+json helloFields(const json &h)
+{
+    return {{"protocol", h["protocol"]},
+            {"node", h["node"]},
+            {"version", h["version"]},
+            {"mesh_mac", h.contains("mesh_mac") ? h["mesh_mac"] : json()},
+            {"capabilities", h["capabilities"]}};
+}
+
 json makeHello(const std::string &node, const std::string &mac,
                const std::vector<std::string> &capabilities)
 {

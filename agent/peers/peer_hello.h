@@ -17,6 +17,11 @@ inline constexpr std::size_t maxCapabilities = 32;
 // The peer's hello, checked field by field; "" or what is wrong.
 std::string checkHello(const nlohmann::json &hello);
 
+// The fields of a hello that checkHello accepted, and nothing else: members
+// a newer peer adds are ignored, and none of what a peer sends is kept
+// beyond what meshd validated and uses.
+nlohmann::json helloFields(const nlohmann::json &hello);
+
 // This node's hello.
 nlohmann::json makeHello(const std::string &node, const std::string &meshMac,
                          const std::vector<std::string> &capabilities);

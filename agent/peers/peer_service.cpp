@@ -16,6 +16,7 @@
 
 #include "address.h"
 #include "clock.h"
+#include "json_depth.h"
 #include "log.h"
 #include "peer_hello.h"
 #include "metrics.h"
@@ -390,7 +391,8 @@ bool PeerService::frame(PeerTransport &t, const Frame &f)
     case frame::Keepalive:
         return true;
     case frame::Goodbye: {
-        json bye = json::parse(f.payload.begin(), f.payload.end(), nullptr, false);
+        std::string_view text(reinterpret_cast<const char *>(f.payload.data()), f.payload.size());
+        json bye = jsonDepthWithin(text) ? json::parse(text, nullptr, false) : json();
         std::string reason = !bye.is_discarded() && bye.is_object() && bye.contains("reason") &&
                                      bye["reason"].is_string()
                                  ? bye["reason"].get<std::string>().substr(0, 200)
@@ -415,8 +417,13 @@ bool PeerService::frame(PeerTransport &t, const Frame &f)
 
 bool PeerService::onHello(Conn &c, const Frame &f)
 {
-    json hello = json::parse(f.payload.begin(), f.payload.end(), nullptr, false);
-    std::string problem = hello.is_discarded() ? "the hello is not JSON" : checkHello(hello);
+    std::string_view text(reinterpret_cast<const char *>(f.payload.data()), f.payload.size());
+    const bool shallow = jsonDepthWithin(text);
+    json hello = shallow ? json::parse(text, nullptr, false) : json();
+    std::string problem = !shallow ? "the hello nests deeper than " + std::to_string(maxJsonDepth) +
+                                         " levels"
+                          : hello.is_discarded() ? "the hello is not JSON"
+                                                 : checkHello(hello);
     if (!problem.empty()) {
         countError("bad_hello");
         close(c.link.id(), problem, true);
@@ -431,6 +438,7 @@ bool PeerService::onHello(Conn &c, const Frame &f)
             peers_[c.peerIndex].lastId = c.link.peerId();
         }
     }
+    hello = helloFields(hello);
     c.hello = hello;
     c.link.setUp();
     c.since = unixNow();

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "json_depth.h"
+
 namespace meshd::tunnel {
 
 using nlohmann::json;
@@ -69,7 +71,11 @@ std::variant<json, std::string> object(std::span<const std::uint8_t> payload,
 {
     if (payload.size() > maxMessage)
         return std::string("the message is longer than ") + std::to_string(maxMessage) + " bytes";
-    json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+    std::string_view text(reinterpret_cast<const char *>(payload.data()), payload.size());
+    if (!jsonDepthWithin(text))
+        return std::string("the message nests deeper than ") + std::to_string(maxJsonDepth) +
+               " levels";
+    json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
         return std::string("the message is not a JSON object");
     for (auto it = j.begin(); it != j.end(); ++it)

@@ -271,6 +271,25 @@ def test_requests(d):
     r = c.call("version", rid="after")
     check("malformed: connection still usable", r.get("ok") and r.get("id") == "after", r)
 
+    # Hostile nesting: 120 KB of '[' in the id once crashed meshd (a stack
+    # overflow copying it into the reply). Refused before parsing; a
+    # structured id is never echoed.
+    for raw, label in ((b'{"id":' + b"[" * 120000 + b"]" * 120000 + b',"cmd":"status"}\n', "id"),
+                       (b'{"cmd":"status","args":{"a":' + b"[" * 120000 + b"}}\n", "args")):
+        c.send_raw(raw)
+        r = c.line()
+        check(f"nesting: 120,000 [ in the {label} -> bad_request naming the depth, id null",
+              r.get("error", {}).get("code") == "bad_request" and r.get("id") is None and
+              "deeper than 32 levels" in r["error"].get("message", ""), r)
+    c.send_raw(b'{"id":[1,2],"cmd":"version"}\n')
+    r = c.line()
+    check("a structured id -> bad_request, not echoed",
+          r.get("id") is None and r.get("error", {}).get("code") == "bad_request" and
+          '"id" must be' in r["error"].get("message", ""), r)
+    r = c.call("version", rid="after-deep")
+    check("nesting: meshd alive, connection still usable",
+          r.get("ok") and r.get("id") == "after-deep" and d.proc.poll() is None, r)
+
     r = c.call("frobnicate")
     check("unknown command -> unknown_command",
           r.get("error", {}).get("code") == "unknown_command", r)

@@ -84,6 +84,16 @@ TEST_CASE("syntax errors name line and column", "[config]")
     CHECK(onlyError("{\"mesh\": {}} trailing").kind == ConfigErrorKind::Syntax);
 }
 
+TEST_CASE("deep nesting is an error, not a crash", "[config][hostile]")
+{
+    std::string deep = "{\"mesh\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+    ConfigError e = onlyError(deep);
+    CHECK(e.kind == ConfigErrorKind::Syntax);
+    CHECK(e.message == "the config nests arrays or objects deeper than 32 levels");
+    // Deep but within the bound: the usual type error.
+    CHECK(onlyError("{\"mesh\": [[[[1]]]]}").path == "mesh");
+}
+
 TEST_CASE("unknown keys are errors naming their path", "[config]")
 {
     ConfigError e = onlyError(R"({"mesh": {"settings": {"hop_penaltyy": 3}}})");

@@ -103,6 +103,47 @@ TEST_CASE("malformed requests are bad_request and keep the id", "[protocol]")
     CHECK(bad("{\"id\": 7, \"cmd\": 3}").id == 7);
 }
 
+TEST_CASE("deep nesting is refused before it is parsed", "[protocol][hostile]")
+{
+    // 120 KB of '[' in the id once overflowed the stack when the parsed
+    // value was copied into the reply (SIGSEGV).
+    const std::string deep(60000, '[');
+    const std::string close(60000, ']');
+    for (const std::string &line :
+         {"{\"id\":" + deep + close + ",\"cmd\":\"status\"}",
+          "{\"cmd\":\"status\",\"args\":{\"a\":" + deep + close + "}}",
+          "{\"cmd\":\"status\",\"args\":{\"a\":" + deep, // never closed
+          deep}) {
+        auto r = parseRequest(line);
+        REQUIRE(std::holds_alternative<ProtocolError>(r));
+        const auto &e = std::get<ProtocolError>(r);
+        CHECK(e.code == errc::badRequest);
+        CHECK(e.id.is_null());
+        CHECK(e.message == "request nests arrays or objects deeper than 32 levels");
+    }
+    // 32 levels are fine; brackets inside strings do not count.
+    std::string ok32 = "{\"cmd\":\"status\",\"args\":{\"a\":" + std::string(30, '[') +
+                       std::string(30, ']') + "}}";
+    CHECK(std::holds_alternative<Request>(parseRequest(ok32)));
+    std::string quoted = "{\"cmd\":\"status\",\"id\":\"" + std::string(1000, '[') + "\\\"{\"}";
+    auto q = parseRequest(quoted);
+    REQUIRE(std::holds_alternative<Request>(q));
+    CHECK(std::get<Request>(q).id.get<std::string>().size() == 1002);
+}
+
+TEST_CASE("a structured id is refused, not echoed", "[protocol][hostile]")
+{
+    for (const char *line : {R"({"id": [1], "cmd": "status"})", R"({"id": {"a": 1}, "cmd": "status"})"}) {
+        auto r = parseRequest(line);
+        REQUIRE(std::holds_alternative<ProtocolError>(r));
+        CHECK(std::get<ProtocolError>(r).id.is_null());
+        CHECK(std::get<ProtocolError>(r).message == "\"id\" must be a string, number, boolean or null");
+    }
+    for (const char *line : {R"({"id": true, "cmd": "status"})", R"({"id": 1.5, "cmd": "status"})",
+                             R"({"id": null, "cmd": "status"})"})
+        CHECK(std::holds_alternative<Request>(parseRequest(line)));
+}
+
 TEST_CASE("replies are single lines with the request's id", "[protocol]")
 {
     json ok = reply(okReply(42, {{"version", "1"}}));

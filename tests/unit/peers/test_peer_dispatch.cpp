@@ -99,6 +99,21 @@ TEST_CASE("peer hellos are checked field by field", "[peer_hello]")
     CHECK(broken("capabilities", json(std::vector<std::string>(32, "x"))).empty());
 }
 
+TEST_CASE("only a hello's validated fields are kept", "[peer_hello][hostile]")
+{
+    // A peer once could park ~2 MB of nested extra members per connection.
+    json h = makeHello("node-a", "02:00:00:00:00:01", {"hello", "tunnel"});
+    h["future_field"] = json::array({json::object({{"a", std::string(1000, 'x')}})});
+    REQUIRE(checkHello(h).empty());
+    json kept = helloFields(h);
+    CHECK(kept.size() == 5);
+    CHECK_FALSE(kept.contains("future_field"));
+    CHECK(kept["node"] == "node-a");
+    CHECK(kept["capabilities"] == json::array({"hello", "tunnel"}));
+    h.erase("mesh_mac");
+    CHECK(helloFields(h)["mesh_mac"].is_null());
+}
+
 TEST_CASE("inbound connections are refused over the limits", "[peer_set]")
 {
     CHECK(PeerLimits::exceeded(0, 0, 0) == nullptr);

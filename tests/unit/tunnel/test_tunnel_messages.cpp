@@ -112,6 +112,8 @@ TEST_CASE("bad tunnel messages are refused with a reason", "[tunnel]")
     // The size is checked before parsing: deep nesting never reaches the parser.
     std::string deep(maxMessage + 1, '[');
     CHECK_THAT(std::get<std::string>(parseOffer(view(deep))), Catch::Contains("longer than"));
+    std::string nested = "{\"epoch\":" + std::string(40, '[') + std::string(40, ']') + "}";
+    CHECK_THAT(std::get<std::string>(parseOffer(view(nested))), Catch::Contains("nests deeper than 32"));
     CHECK_THAT(std::get<std::string>(parseAccept(view(R"({"epoch":1})"))), Catch::Contains("no \""));
     CHECK_THAT(std::get<std::string>(parseConfirm(view(R"({"epoch":0})"))), Catch::Contains("epoch"));
     CHECK_THAT(std::get<std::string>(parseClose(view(R"({"reason":5})"))), Catch::Contains("reason"));
