@@ -232,7 +232,7 @@ void ControlServer::onClientEvent(std::uint64_t id, std::uint32_t events)
         return drop(id, nullptr);
     if ((events & EPOLLOUT) && !flush(c))
         return;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && c.pending.empty() &&
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && !c.hasInput() &&
         !readInput(c))
         return;
     serve(id);
@@ -249,10 +249,13 @@ void ControlServer::serve(std::uint64_t id)
     int budget = requestsPerTurn;
     auto turnEnd = Clock::now() + timePerTurn;
     c.serving = true;
-    while (!c.pending.empty() && !c.busy && budget-- > 0 &&
-           c.out.size() - c.outOffset < outputHighWater && Clock::now() < turnEnd) {
-        LineFramer::Item item = std::move(c.pending.front());
-        c.pending.pop_front();
+    while (c.hasInput() && !c.busy && budget > 0 && c.out.size() - c.outOffset < outputHighWater &&
+           Clock::now() < turnEnd) {
+        std::optional<LineFramer::Item> next = nextItem(c);
+        if (!next)
+            break;
+        --budget;
+        LineFramer::Item &item = *next;
         if (c.monitor)
             continue; // a monitor stream takes no further requests
         if (item.kind == LineFramer::Item::Kind::TooLong) {
@@ -268,9 +271,9 @@ void ControlServer::serve(std::uint64_t id)
     c.serving = false;
     if (!flush(c))
         return;
-    if (c.eof && c.pending.empty() && !c.busy && c.out.size() == c.outOffset)
+    if (c.eof && !c.hasInput() && !c.busy && c.out.size() == c.outOffset)
         return drop(id, nullptr);
-    if (!c.pending.empty() && !c.busy && c.out.size() - c.outOffset < outputHighWater)
+    if (c.hasInput() && !c.busy && c.out.size() - c.outOffset < outputHighWater)
         resumeSoon(c);
     updateInterest(c);
 }
@@ -291,8 +294,10 @@ void ControlServer::resumeSoon(Client &c)
 
 bool ControlServer::readInput(Client &c)
 {
-    char buf[65536];
-    ssize_t n = recv(c.fd.get(), buf, sizeof(buf), 0);
+    c.in.resize(readChunk);
+    c.inOffset = 0;
+    ssize_t n = recv(c.fd.get(), c.in.data(), c.in.size(), 0);
+    c.in.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return true;
@@ -304,11 +309,25 @@ bool ControlServer::readInput(Client &c)
         c.eof = true;
         return true;
     }
-    std::vector<LineFramer::Item> items;
-    c.framer.feed(std::string_view(buf, static_cast<std::size_t>(n)), items);
-    for (auto &item : items)
-        c.pending.push_back(std::move(item));
     return true;
+}
+
+std::optional<LineFramer::Item> ControlServer::nextItem(Client &c)
+{
+    // Feed the framer up to and including one newline at a time: each such
+    // piece yields at most one item.
+    while (c.hasInput()) {
+        std::size_t nl = c.in.find('\n', c.inOffset);
+        std::size_t end = nl == std::string::npos ? c.in.size() : nl + 1;
+        items_.clear();
+        c.framer.feed(std::string_view(c.in).substr(c.inOffset, end - c.inOffset), items_);
+        c.inOffset = end;
+        if (!items_.empty())
+            return std::move(items_.front());
+    }
+    std::string().swap(c.in); // an idle client holds no read buffer
+    c.inOffset = 0;
+    return std::nullopt;
 }
 
 void ControlServer::handleLine(Client &c, const std::string &line)
@@ -409,7 +428,7 @@ void ControlServer::updateInterest(Client &c)
 {
     std::size_t pending = c.out.size() - c.outOffset;
     std::uint32_t want = 0;
-    if (!c.eof && c.pending.empty() && pending < outputHighWater)
+    if (!c.eof && !c.hasInput() && pending < outputHighWater)
         want |= EPOLLIN | EPOLLRDHUP;
     if (pending)
         want |= EPOLLOUT;

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -34,11 +35,13 @@ public:
     };
 
     // Pending output above which a client's input is no longer read.
-    static constexpr std::size_t outputHighWater = 1024 * 1024;
+    static constexpr std::size_t outputHighWater = 256 * 1024;
     // Pending output at which a monitor client is dropped as too slow.
     static constexpr std::size_t monitorOutputLimit = 4 * 1024 * 1024;
     // Requests answered per client before the loop serves other fds.
     static constexpr int requestsPerTurn = 32;
+    // What one read takes from a client; no more is read until it is served.
+    static constexpr std::size_t readChunk = 64 * 1024;
     static constexpr std::chrono::microseconds timePerTurn{2000};
 
     ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics);
@@ -76,13 +79,20 @@ private:
         std::uint32_t interest = 0;
         EventLoop::TimerId writeTimer = 0;
         EventLoop::TimerId resumeTimer = 0;
-        std::deque<LineFramer::Item> pending; // complete lines not yet answered
+        // Bytes read but not yet framed: at most one read's worth. Lines are
+        // cut from it one at a time as they are served, so a client that
+        // pipelines thousands of short requests and reads no replies costs
+        // this buffer, not a queue of parsed lines.
+        std::string in;
+        std::size_t inOffset = 0;
+        bool hasInput() const { return inOffset < in.size(); }
     };
 
     void onAccept();
     void onClientEvent(std::uint64_t id, std::uint32_t events);
     // Each returns false when the client was dropped.
     bool readInput(Client &c);
+    std::optional<LineFramer::Item> nextItem(Client &c);
     void serve(std::uint64_t id);
     void handleLine(Client &c, const std::string &line);
     bool flush(Client &c);
@@ -103,6 +113,7 @@ private:
     bool acceptPaused_ = false;
     std::uint64_t nextId_ = 1;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
+    std::vector<LineFramer::Item> items_; // scratch of nextItem
 };
 
 } // namespace meshd

@@ -456,6 +456,62 @@ def test_non_reader(d):
     return sent
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_pipeline_flood(d):
+    """64 clients pipeline 30,000 tiny requests each and read nothing: meshd's
+    memory grows by its per-client bounds (one read's worth of input, 256 KiB
+    of replies), not by a queued reply per line (once 8 MB -> 180 MB)."""
+    clients = 64
+    flood = b"x\n" * 30000  # each line a bad_request, the cheapest to send
+    before = rss_kib(d.proc.pid)
+    peak = before
+    socks = []
+    worst = 0.0
+    try:
+        for _ in range(clients):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.socket)
+            s.setblocking(False)
+            socks.append([s, 0])
+        deadline = time.monotonic() + 3  # within control.write_timeout_ms (5 s)
+        while time.monotonic() < deadline:
+            for entry in socks:
+                s, off = entry
+                if off < len(flood):
+                    try:
+                        entry[1] += s.send(flood[off:])
+                    except (BlockingIOError, OSError):
+                        pass
+            peak = max(peak, rss_kib(d.proc.pid))
+            t = time.monotonic()
+            c = Conn(d.socket)
+            r = c.call("version")
+            c.close()
+            worst = max(worst, time.monotonic() - t)
+            if not r.get("ok"):
+                worst = float("inf")
+            time.sleep(0.05)
+        sent = sum(off for _, off in socks)
+    finally:
+        for s, _ in socks:
+            s.close()
+    grew = (peak - before) / 1024
+    bound = clients * (256 + 64 + 64) / 1024 + 8  # output + read + framer, slack
+    check(f"pipeline flood: {clients} non-reading clients ({sent // 1024} KiB of requests) "
+          f"grew meshd by {grew:.1f} MB (bound {bound:.0f} MB)", grew < bound,
+          f"{before} -> {peak} KiB")
+    check(f"pipeline flood: other clients answered throughout (worst {worst * 1000:.0f} ms)",
+          worst < 2.0)
+    check("pipeline flood: meshd still running", d.proc.poll() is None)
+
+
 def test_monitor_and_reload(d, port):
     mon = Conn(d.socket)
     first = mon.call("monitor", rid="m")
@@ -695,6 +751,7 @@ def main():
             test_startup_conflicts(workdir, d, port)
         finally:
             probe.stop()
+        test_pipeline_flood(d)
         # Sanitizers slow every request several times over; the 50 ms promise is
         # checked on the normal build, the sanitized one gets a looser bound. The
         # promise is held by the 95th percentile: on a loaded 2-core machine the
