@@ -40,6 +40,35 @@ int makeParentDirectory(const std::string &path)
     return 0;
 }
 
+// The socket's directory must be meshd's own: a directory (not a link to
+// one) that only its owner, root or meshd's user, can write to, unless it
+// is sticky like /tmp. Otherwise another user could swap the socket or its
+// lock for a link between bind and chmod. "" or what is wrong.
+std::string checkSocketDirectory(const std::string &path)
+{
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st;
+    if (lstat(dir.c_str(), &st) < 0)
+        return "cannot inspect " + dir + ": " + errnoText(errno);
+    if (S_ISLNK(st.st_mode))
+        return "the directory of control socket " + path + ", " + dir +
+               ", is a symbolic link; refusing to use it";
+    if (!S_ISDIR(st.st_mode))
+        return dir + " is not a directory";
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return "the directory of control socket " + path + ", " + dir + ", belongs to uid " +
+               std::to_string(st.st_uid) + ", not to root or meshd's uid " +
+               std::to_string(geteuid()) + "; refusing to use it";
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        char mode[8];
+        snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return "the directory of control socket " + path + ", " + dir +
+               ", is writable by group or others (mode " + mode + "); refusing to use it";
+    }
+    return {};
+}
+
 double unixNow()
 {
     struct timespec ts;
@@ -63,12 +92,14 @@ std::string ControlServer::start(const Options &options)
 
     if (int err = makeParentDirectory(path); err < 0)
         return "cannot create the directory of control socket " + path + ": " + errnoText(-err);
+    if (std::string err = checkSocketDirectory(path); !err.empty())
+        return err;
 
     // The lock proves that no other meshd owns the socket, so a leftover
     // socket file can be removed without stealing a live daemon's socket.
     lockPath_ = path + ".lock";
     for (;;) {
-        lock_.reset(open(lockPath_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        lock_.reset(open(lockPath_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!lock_.isValid())
             return "cannot open lock file " + lockPath_ + ": " + errnoText(errno);
         if (flock(lock_.get(), LOCK_EX | LOCK_NB) < 0) {
@@ -111,6 +142,10 @@ std::string ControlServer::start(const Options &options)
     umask(old);
     if (rc < 0)
         return "cannot bind control socket " + path + ": " + errnoText(bindErr);
+    if (lstat(path.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode))
+        return "cannot inspect control socket " + path + " after binding it";
+    socketIno_ = st.st_ino;
+    socketDev_ = st.st_dev;
     if (std::string err = applyPermissions(); !err.empty())
         return err;
     if (listen(listen_.get(), SOMAXCONN) < 0)
@@ -126,7 +161,19 @@ std::string ControlServer::start(const Options &options)
 std::string ControlServer::applyPermissions()
 {
     const std::string &path = options_.path;
-    if (chmod(path.c_str(), options_.mode) < 0)
+    // Never follow what is at the path now: open it without following a
+    // link and change it only if it is still the socket meshd bound.
+    UniqueFD at(open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!at.isValid() || fstat(at.get(), &st) < 0)
+        return "cannot open control socket " + path + ": " + errnoText(errno);
+    if (!S_ISSOCK(st.st_mode) || st.st_ino != socketIno_ || st.st_dev != socketDev_)
+        return path + " is no longer meshd's control socket (something replaced it); not "
+                      "changing its mode or group";
+    // chmod through the descriptor: fchmod does not reach a socket's inode
+    // and fchmodat(AT_SYMLINK_NOFOLLOW) is the same /proc path in glibc.
+    std::string self = "/proc/self/fd/" + std::to_string(at.get());
+    if (chmod(self.c_str(), options_.mode) < 0)
         return "cannot set mode of " + path + ": " + errnoText(errno);
     if (options_.group.empty())
         return {};
@@ -139,7 +186,7 @@ std::string ControlServer::applyPermissions()
                 options_.group.c_str(), path.c_str());
         return {};
     }
-    if (chown(path.c_str(), static_cast<uid_t>(-1), gr->gr_gid) < 0)
+    if (fchownat(at.get(), "", static_cast<uid_t>(-1), gr->gr_gid, AT_EMPTY_PATH) < 0)
         return "cannot give " + path + " to group " + options_.group + ": " + errnoText(errno);
     return {};
 }

@@ -114,6 +114,8 @@ private:
     std::uint64_t nextId_ = 1;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::vector<LineFramer::Item> items_; // scratch of nextItem
+    ino_t socketIno_ = 0; // the socket file meshd bound, by identity
+    dev_t socketDev_ = 0;
 };
 
 } // namespace meshd
