@@ -10,6 +10,11 @@ tc() { /usr/sbin/tc "$@"; }
 # pass NAME / fail NAME DETAIL
 pass() { echo "PASS $1" >&3; echo "PASS $1"; }
 fail() { echo "FAIL $1: $2" | tr '\n' ' ' | head -c 2000 >&3; echo >&3; echo "FAIL $1: $2"; }
+# skip NAME WHY: a check not run, counted as skipped.
+skip() { echo "SKIP $1: $2" >&3; echo "SKIP $1: $2"; }
+# lab_full: true when the lab was started with LAB_FULL=1: the long parts
+# that CI leaves out run too.
+lab_full() { grep -qw 'lab_full=1' /proc/cmdline; }
 
 # check NAME CMD...: passes when CMD exits 0; its output is the detail on failure.
 check() {
