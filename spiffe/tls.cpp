@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "tls.h"
 
+#include "asn1_time.h"
+
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -55,14 +57,7 @@ bool takeUnexpectedEof()
     return eof;
 }
 
-std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time)
-{
-    struct tm tm {
-    };
-    if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1)
-        return {};
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
+std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time) { return asn1TimePoint(time); }
 
 // The X.509 verification error reported to OpenSSL, which picks the alert sent to the peer.
 int x509ErrorOf(SvidErrorKind kind)

@@ -2,6 +2,8 @@
 // Decoding of the Workload API's X.509 responses (protobuf-c) into SVIDs and bundles.
 #include "workload.h"
 
+#include "asn1_time.h"
+
 #include <cstdlib>
 #include <ctime>
 #include <new>
@@ -78,14 +80,7 @@ std::string fail(std::string message)
     return message;
 }
 
-std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time)
-{
-    struct tm tm {
-    };
-    if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1)
-        return {};
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
+std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time) { return asn1TimePoint(time); }
 
 // The PKCS#8 DER private key of an SVID; every byte must belong to it.
 std::variant<PrivateKey, std::string> parseKey(std::span<const std::uint8_t> der)

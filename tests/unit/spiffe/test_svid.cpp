@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <catch2/catch.hpp>
 
+#include "asn1_time.h"
+
 #include <cstring>
 
 #include <openssl/err.h>
@@ -398,4 +400,24 @@ TEST_CASE("SVID error kinds have stable names", "[spiffe]")
     CHECK(std::string(svidErrorKindName(SvidErrorKind::NotYetValid)) == "not_yet_valid");
     CHECK(std::string(svidErrorKindName(SvidErrorKind::UnknownCa)) == "unknown_ca");
     CHECK(std::string(svidErrorKindName(SvidErrorKind::PathValidation)) == "path_validation");
+}
+
+TEST_CASE("NotAfter past 2262 is far in the future, not in the past", "[spiffe][svid][hostile]")
+{
+    using clock = std::chrono::system_clock;
+    auto at = [](const char *text) {
+        ASN1_TIME *t = ASN1_TIME_new();
+        REQUIRE(ASN1_TIME_set_string(t, text) == 1);
+        auto tp = spiffe::asn1TimePoint(t);
+        ASN1_TIME_free(t);
+        return tp;
+    };
+    // RFC 5280 4.1.2.5: "no well-defined expiration date". Once it wrapped
+    // into the past and made a valid peer look expired.
+    CHECK(at("99991231235959Z") == clock::time_point::max());
+    CHECK(at("99991231235959Z") > clock::now());
+    CHECK(at("22620411234716Z") > clock::now());
+    CHECK(clock::to_time_t(at("20300101000000Z")) == 1893456000);
+    CHECK(clock::to_time_t(at("19700101000000Z")) == 0);
+    CHECK(spiffe::asn1TimePoint(nullptr) == clock::time_point{});
 }
