@@ -344,9 +344,10 @@ bool ControlServer::readInput(Client &c)
     c.in.resize(readChunk);
     c.inOffset = 0;
     ssize_t n = recv(c.fd.get(), c.in.data(), c.in.size(), 0);
+    const int err = errno;
     c.in.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (err == EAGAIN || err == EINTR)
             return true;
         drop(c.id, nullptr);
         return false;
