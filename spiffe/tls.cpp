@@ -57,8 +57,6 @@ bool takeUnexpectedEof()
     return eof;
 }
 
-std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time) { return asn1TimePoint(time); }
-
 // The X.509 verification error reported to OpenSSL, which picks the alert sent to the peer.
 int x509ErrorOf(SvidErrorKind kind)
 {
@@ -385,7 +383,7 @@ bool TlsSession::verifyPeer(X509_STORE_CTX *store)
             return refuse(store, PeerVerdict::Unauthorized, X509_V_ERR_APPLICATION_VERIFICATION,
                           "peer " + id.str() + " is not the expected peer: " + *refused);
 
-    peerNotAfter_ = timePoint(X509_get0_notAfter(leaf));
+    peerNotAfter_ = asn1TimePoint(X509_get0_notAfter(leaf));
     peerId_ = std::move(id);
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return true;

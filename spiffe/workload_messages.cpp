@@ -80,8 +80,6 @@ std::string fail(std::string message)
     return message;
 }
 
-std::chrono::system_clock::time_point timePoint(const ASN1_TIME *time) { return asn1TimePoint(time); }
-
 // The PKCS#8 DER private key of an SVID; every byte must belong to it.
 std::variant<PrivateKey, std::string> parseKey(std::span<const std::uint8_t> der)
 {
@@ -141,8 +139,8 @@ std::variant<std::shared_ptr<const Svid>, std::string> parseSvid(const X509SVID 
         return fail(err->message);
 
     svid->hint = text(message.hint);
-    svid->notBefore = timePoint(X509_get0_notBefore(leaf));
-    svid->notAfter = timePoint(X509_get0_notAfter(leaf));
+    svid->notBefore = asn1TimePoint(X509_get0_notBefore(leaf));
+    svid->notAfter = asn1TimePoint(X509_get0_notAfter(leaf));
     return std::shared_ptr<const Svid>(std::move(svid));
 }
 
