@@ -74,6 +74,7 @@ ControlServer::Options Daemon::controlOptions() const
     o.mode = config_.control.mode;
     o.group = config_.control.group;
     o.groupRequired = config_.control.groupExplicit;
+    o.adminGroup = config_.control.adminGroup;
     o.maxClients = config_.control.maxClients;
     o.writeTimeout = std::chrono::milliseconds(config_.control.writeTimeoutMs);
     return o;
@@ -386,18 +387,21 @@ void Daemon::registerCommands()
                   [this](const json &) { return CommandResult::success(status()); });
     commands_.add("commands", "the commands this daemon knows",
                   [this](const json &) { return CommandResult::success(commands_.describe()); });
-    commands_.add("reload", "re-read the config file (like SIGHUP)", [this](const json &) {
-        json r = reload("reload command");
-        if (!r["ok"].get<bool>()) {
-            std::string msg = "config reload failed; keeping the running configuration";
-            if (!r["errors"].empty())
-                msg += ": " + r["errors"][0]["path"].get<std::string>() + ": " +
-                       r["errors"][0]["message"].get<std::string>();
-            return CommandResult::failure(errc::invalidArgument, msg);
-        }
-        r.erase("ok");
-        return CommandResult::success(r);
-    });
+    commands_.add(
+        "reload", "re-read the config file (like SIGHUP)",
+        [this](const json &) {
+            json r = reload("reload command");
+            if (!r["ok"].get<bool>()) {
+                std::string msg = "config reload failed; keeping the running configuration";
+                if (!r["errors"].empty())
+                    msg += ": " + r["errors"][0]["path"].get<std::string>() + ": " +
+                           r["errors"][0]["message"].get<std::string>();
+                return CommandResult::failure(errc::invalidArgument, msg);
+            }
+            r.erase("ok");
+            return CommandResult::success(r);
+        },
+        Access::Change);
     // Handled by the control server itself; registered for `commands`.
     commands_.add("monitor", "stream events (one JSON object per line)", [](const json &) {
         return CommandResult::failure(errc::internal, "monitor is handled by the control server");

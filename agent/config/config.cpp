@@ -493,6 +493,10 @@ void parseControl(Section &root, Config &c, std::vector<ConfigError> &errors)
         s.readString("group", c.control.group, [](const std::string &g) {
             return g.empty() || g.size() > 32 ? std::string("must be a group name") : "";
         });
+        s.readString("admin_group", c.control.adminGroup, [](const std::string &g) {
+            return g.size() > 32 ? std::string("must be a group name (at most 32 bytes) or \"\"")
+                                 : "";
+        });
         s.readUint("max_clients", c.control.maxClients, 1, 4096);
         s.readUint("write_timeout_ms", c.control.writeTimeoutMs, 100, 600000);
         s.rejectUnknown();
@@ -793,6 +797,7 @@ json configToJson(const Config &c)
          {{"socket", c.control.socket},
           {"mode", mode},
           {"group", c.control.group},
+          {"admin_group", c.control.adminGroup},
           {"max_clients", c.control.maxClients},
           {"write_timeout_ms", c.control.writeTimeoutMs}}},
         {"metrics", {{"enabled", c.metrics.enabled}, {"listen", c.metrics.listen}}},
@@ -833,6 +838,7 @@ ConfigDiff diffConfig(const Config &from, const Config &to)
     // Settings that the running daemon picks up without a restart.
     static const std::set<std::string> live = {
         "log.level",          "log.target",       "control.mode",      "control.group",
+        "control.admin_group",
         "control.max_clients", "control.write_timeout_ms", "mesh.settings", "mesh.hardifs",
         "mesh.poll_interval_ms", "mesh.teardown_on_exit",
     };

@@ -44,6 +44,9 @@ struct Config {
         mode_t mode = 0660;
         std::string group = "meshd";
         bool groupExplicit = false;
+        // Members may change the mesh (set, tp, reload); "" leaves that to
+        // root and meshd's own user.
+        std::string adminGroup = "meshd-admin";
         std::uint32_t maxClients = 256;
         std::uint32_t writeTimeoutMs = 5000;
         bool operator==(const Control &) const = default;

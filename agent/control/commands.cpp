@@ -9,14 +9,22 @@
 
 namespace meshd {
 
-void CommandRegistry::add(const std::string &name, std::string summary, Handler handler)
+void CommandRegistry::add(const std::string &name, std::string summary, Handler handler,
+                          Access access)
 {
-    commands_[name] = Command{std::move(summary), std::move(handler), {}, {}};
+    commands_[name] = Command{std::move(summary), std::move(handler), {}, {}, access};
 }
 
-void CommandRegistry::addAsync(const std::string &name, std::string summary, AsyncHandler handler)
+void CommandRegistry::addAsync(const std::string &name, std::string summary, AsyncHandler handler,
+                               Access access)
 {
-    commands_[name] = Command{std::move(summary), {}, {}, std::move(handler)};
+    commands_[name] = Command{std::move(summary), {}, {}, std::move(handler), access};
+}
+
+Access CommandRegistry::access(const std::string &name) const
+{
+    auto it = commands_.find(name);
+    return it == commands_.end() ? Access::Read : it->second.access;
 }
 
 void CommandRegistry::dispatch(const std::string &name, const nlohmann::json &args,
@@ -44,9 +52,9 @@ void CommandRegistry::dispatch(const std::string &name, const nlohmann::json &ar
 }
 
 void CommandRegistry::addUnavailable(const std::string &name, std::string summary,
-                                     std::string reason)
+                                     std::string reason, Access access)
 {
-    commands_[name] = Command{std::move(summary), {}, std::move(reason), {}};
+    commands_[name] = Command{std::move(summary), {}, std::move(reason), {}, access};
 }
 
 CommandResult CommandRegistry::dispatch(const std::string &name, const nlohmann::json &args) const
@@ -76,7 +84,8 @@ nlohmann::json CommandRegistry::describe() const
     for (const auto &[name, cmd] : commands_) {
         nlohmann::json entry = {{"name", name},
                                 {"summary", cmd.summary},
-                                {"available", cmd.handler || cmd.async}};
+                                {"available", cmd.handler || cmd.async},
+                                {"access", cmd.access == Access::Change ? "admin" : "read"}};
         if (!cmd.handler && !cmd.async)
             entry["reason"] = cmd.unavailableReason;
         list.push_back(entry);

@@ -27,6 +27,10 @@ struct CommandResult {
     }
 };
 
+// Who may run a command: every client that can connect, or only root, meshd's
+// own user and members of the admin group (control.admin_group).
+enum class Access { Read, Change };
+
 // Control commands by name. Handlers run on the event loop and must
 // return quickly.
 class CommandRegistry {
@@ -42,14 +46,20 @@ public:
         Handler handler; // empty (and no async): registered but not available
         std::string unavailableReason;
         AsyncHandler async;
+        Access access = Access::Read;
     };
 
-    void add(const std::string &name, std::string summary, Handler handler);
-    void addAsync(const std::string &name, std::string summary, AsyncHandler handler);
+    void add(const std::string &name, std::string summary, Handler handler,
+             Access access = Access::Read);
+    void addAsync(const std::string &name, std::string summary, AsyncHandler handler,
+                  Access access = Access::Read);
     // A command of the contract whose feature is not in this build or not running.
-    void addUnavailable(const std::string &name, std::string summary, std::string reason);
+    void addUnavailable(const std::string &name, std::string summary, std::string reason,
+                        Access access = Access::Read);
 
     bool contains(const std::string &name) const { return commands_.count(name) != 0; }
+    // Read for a command that is not registered (it fails as unknown anyway).
+    Access access(const std::string &name) const;
     CommandResult dispatch(const std::string &name, const nlohmann::json &args) const;
     // Answers through `reply`; synchronous commands answer at once.
     void dispatch(const std::string &name, const nlohmann::json &args, Reply reply) const;

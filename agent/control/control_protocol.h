@@ -20,6 +20,7 @@ constexpr const char *unknownCommand = "unknown_command";
 constexpr const char *invalidArgument = "invalid_argument";
 constexpr const char *unavailable = "unavailable";
 constexpr const char *internal = "internal";
+constexpr const char *permissionDenied = "permission_denied";
 } // namespace errc
 
 // Splits a byte stream into lines. A line longer than the cap is reported

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <grp.h>
+#include <optional>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <variant>
+#include <vector>
 
 #include "log.h"
 #include "metrics.h"
@@ -22,6 +24,24 @@ namespace meshd {
 namespace {
 
 std::string errnoText(int err) { return strerror(err); }
+
+// The gid of a group name; the buffer grows for groups with long member
+// lists, up to 1 MiB (a group file's line past that is not a group we use).
+std::optional<gid_t> groupId(const std::string &name)
+{
+    std::vector<char> buf(4096);
+    for (;;) {
+        struct group grbuf, *gr = nullptr;
+        int err = getgrnam_r(name.c_str(), &grbuf, buf.data(), buf.size(), &gr);
+        if (err == ERANGE && buf.size() < (1u << 20)) {
+            buf.resize(buf.size() * 4);
+            continue;
+        }
+        if (err != 0 || !gr)
+            return std::nullopt;
+        return gr->gr_gid;
+    }
+}
 
 int makeParentDirectory(const std::string &path)
 {
@@ -148,6 +168,7 @@ std::string ControlServer::start(const Options &options)
     socketDev_ = st.st_dev;
     if (std::string err = applyPermissions(); !err.empty())
         return err;
+    resolveAdminGroup();
     if (listen(listen_.get(), SOMAXCONN) < 0)
         return "cannot listen on control socket " + path + ": " + errnoText(errno);
     if (int err = loop_.addFd(
@@ -177,16 +198,14 @@ std::string ControlServer::applyPermissions()
         return "cannot set mode of " + path + ": " + errnoText(errno);
     if (options_.group.empty())
         return {};
-    struct group grbuf, *gr = nullptr;
-    char buf[4096];
-    getgrnam_r(options_.group.c_str(), &grbuf, buf, sizeof(buf), &gr);
-    if (!gr) {
+    std::optional<gid_t> gid = groupId(options_.group);
+    if (!gid) {
         if (options_.groupRequired)
             LOG(Warning, "control", "group \"%s\" does not exist; %s keeps its current group",
                 options_.group.c_str(), path.c_str());
         return {};
     }
-    if (fchownat(at.get(), "", static_cast<uid_t>(-1), gr->gr_gid, AT_EMPTY_PATH) < 0)
+    if (fchownat(at.get(), "", static_cast<uid_t>(-1), *gid, AT_EMPTY_PATH) < 0)
         return "cannot give " + path + " to group " + options_.group + ": " + errnoText(errno);
     return {};
 }
@@ -196,7 +215,63 @@ std::string ControlServer::reconfigure(const Options &options)
     std::string path = options_.path;
     options_ = options;
     options_.path = path; // moving the socket needs a restart
+    resolveAdminGroup();
     return listen_.isValid() ? applyPermissions() : std::string();
+}
+
+void ControlServer::resolveAdminGroup()
+{
+    adminGid_.reset();
+    if (options_.adminGroup.empty())
+        return;
+    adminGid_ = groupId(options_.adminGroup);
+    if (!adminGid_)
+        LOG(Info, "control",
+            "admin group \"%s\" does not exist; only root and uid %u may change the mesh",
+            options_.adminGroup.c_str(), static_cast<unsigned>(geteuid()));
+}
+
+std::string ControlServer::deniedReason(const Client &c, const std::string &cmd, ucred &cred) const
+{
+    // The credentials the kernel recorded at connect(), asked for at each
+    // change, so that a reload that changes the admin group applies to every
+    // open connection at once.
+    cred = {};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(c.fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return cmd + " changes state and the client's credentials cannot be read (" +
+               errnoText(errno) + ")";
+    if (cred.uid == 0 || cred.uid == geteuid())
+        return {};
+    if (adminGid_) {
+        bool member = cred.gid == *adminGid_;
+        std::vector<gid_t> groups(64);
+        for (int attempt = 0; !member && attempt < 2; ++attempt) {
+            len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+            if (getsockopt(c.fd.get(), SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+                groups.resize(len / sizeof(gid_t));
+                for (gid_t g : groups)
+                    member = member || g == *adminGid_;
+                break;
+            }
+            if (errno != ERANGE)
+                break;
+            groups.resize(len / sizeof(gid_t) + 1); // the kernel said how many
+        }
+        if (member)
+            return {};
+    }
+    std::string who =
+        "this client runs as uid " + std::to_string(cred.uid) + ", gid " + std::to_string(cred.gid);
+    std::string self = std::to_string(geteuid());
+    if (options_.adminGroup.empty())
+        return cmd + " changes state and needs root or meshd's user (uid " + self +
+               "; control.admin_group is empty); " + who;
+    if (!adminGid_)
+        return cmd + " changes state and needs root or meshd's user (uid " + self +
+               "); the admin group \"" + options_.adminGroup + "\" does not exist; " + who;
+    return cmd + " changes state and needs root, meshd's user (uid " + self +
+           ") or membership of group \"" + options_.adminGroup + "\"; " + who + ", not a member";
 }
 
 void ControlServer::stop()
@@ -393,6 +468,19 @@ void ControlServer::handleLine(Client &c, const std::string &line)
         metrics_.controlRequests.Add({{"command", label}, {"result", "ok"}}).Increment();
         queue(c, okReply(req.id, {{"monitoring", true}}));
         return;
+    }
+    if (commands_.access(req.cmd) == Access::Change) {
+        ucred cred;
+        if (std::string why = deniedReason(c, req.cmd, cred); !why.empty()) {
+            metrics_.controlRequests.Add({{"command", label}, {"result", errc::permissionDenied}})
+                .Increment();
+            LOG_LIMITED("control-denied", Warning, "control", "refused %s: %s", req.cmd.c_str(),
+                        why.c_str());
+            queue(c, errorReply(req.id, errc::permissionDenied, why));
+            return;
+        }
+        LOG_LIMITED("control-change", Info, "control", "%s requested by uid %u (pid %d)",
+                    req.cmd.c_str(), static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid));
     }
     // Further requests of this client wait until this one is answered, so
     // that replies keep the order of the requests.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "commands.h"
@@ -30,6 +31,9 @@ public:
         mode_t mode = 0660;
         std::string group;
         bool groupRequired = false; // warn when the group does not exist
+        // Members may run commands that change state; "" for none. Root and
+        // meshd's own user always may.
+        std::string adminGroup;
         std::size_t maxClients = 256;
         std::chrono::milliseconds writeTimeout{5000};
     };
@@ -101,6 +105,10 @@ private:
     void updateInterest(Client &c);
     void drop(std::uint64_t id, const char *reason);
     std::string applyPermissions();
+    void resolveAdminGroup();
+    // "" when the client may run `cmd`, a command that changes state, else
+    // why not; `cred` gets the client's credentials.
+    std::string deniedReason(const Client &c, const std::string &cmd, ucred &cred) const;
     void pauseAccepting();
 
     EventLoop &loop_;
@@ -114,6 +122,7 @@ private:
     std::uint64_t nextId_ = 1;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::vector<LineFramer::Item> items_; // scratch of nextItem
+    std::optional<gid_t> adminGid_;       // of options_.adminGroup, when it exists
     ino_t socketIno_ = 0; // the socket file meshd bound, by identity
     dev_t socketDev_ = 0;
 };

@@ -190,7 +190,9 @@ std::string renderCommands(const json &rows)
     std::vector<Column> cols = {
         {"Command", key("name")},
         {"Available", key("available")},
-        {"Summary", [](const json &r) {
+        {"Access", key("access")},
+        {"Summary",
+         [](const json &r) {
              std::string s = field(r, "summary");
              if (r.contains("reason"))
                  s += " (" + field(r, "reason") + ")";

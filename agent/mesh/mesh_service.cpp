@@ -668,51 +668,54 @@ void MeshService::registerCommands(CommandRegistry &commands)
                                        {"ttvn", optionalJson(info.ttvn)},
                                        {"settings", settings}});
     });
-    commands.add("set", "change mesh or hardif settings; returns the read-back values",
-                 [this](const json &args) { return set(args); });
-    commands.add("tp", "start batman-adv's throughput meter towards an originator",
-                 [this](const json &args) {
-                     auto orig = args.contains("originator") && args["originator"].is_string()
-                                     ? batman::Mac::parse(args["originator"].get<std::string>())
-                                     : std::nullopt;
-                     if (!orig)
-                         return CommandResult::failure(errc::invalidArgument,
-                                                       "originator must be a MAC address");
-                     if (args.contains("cancel") && args["cancel"] == true) {
-                         int ifindex = 0;
-                         if (std::string why = prepare(ifindex); !why.empty())
-                             return CommandResult::failure(errc::unavailable, why);
-                         if (int err = netlink_.cancelTpMeter(ifindex, *orig); err < 0)
-                             return failure("tp_cancel", err);
-                         return CommandResult::success(
-                             {{"originator", orig->str()}, {"state", "cancel requested"}});
-                     }
-                     std::uint64_t ms = 10000;
-                     if (args.contains("time_ms")) {
-                         if (!args["time_ms"].is_number_unsigned() ||
-                             args["time_ms"].get<std::uint64_t>() < 100 ||
-                             args["time_ms"].get<std::uint64_t>() > 120000)
-                             return CommandResult::failure(errc::invalidArgument,
-                                                           "time_ms must be 100..120000");
-                         ms = args["time_ms"].get<std::uint64_t>();
-                     }
-                     int ifindex = 0;
-                     if (std::string why = prepare(ifindex); !why.empty())
-                         return CommandResult::failure(errc::unavailable, why);
-                     if (!configSock_)
-                         return CommandResult::failure(
-                             errc::unavailable, "not subscribed to the tpmeter group; results "
-                                                "could not be reported");
-                     std::uint32_t cookie = 0;
-                     if (int err = netlink_.startTpMeter(ifindex, *orig,
-                                                         static_cast<std::uint32_t>(ms), cookie);
-                         err < 0)
-                         return failure("tp", err);
-                     return CommandResult::success({{"originator", orig->str()},
-                                                    {"cookie", cookie},
-                                                    {"time_ms", ms},
-                                                    {"state", "started"}});
-                 });
+    commands.add(
+        "set", "change mesh or hardif settings; returns the read-back values",
+        [this](const json &args) { return set(args); }, Access::Change);
+    commands.add(
+        "tp", "start batman-adv's throughput meter towards an originator",
+        [this](const json &args) {
+            auto orig = args.contains("originator") && args["originator"].is_string()
+                            ? batman::Mac::parse(args["originator"].get<std::string>())
+                            : std::nullopt;
+            if (!orig)
+                return CommandResult::failure(errc::invalidArgument,
+                                              "originator must be a MAC address");
+            if (args.contains("cancel") && args["cancel"] == true) {
+                int ifindex = 0;
+                if (std::string why = prepare(ifindex); !why.empty())
+                    return CommandResult::failure(errc::unavailable, why);
+                if (int err = netlink_.cancelTpMeter(ifindex, *orig); err < 0)
+                    return failure("tp_cancel", err);
+                return CommandResult::success(
+                    {{"originator", orig->str()}, {"state", "cancel requested"}});
+            }
+            std::uint64_t ms = 10000;
+            if (args.contains("time_ms")) {
+                if (!args["time_ms"].is_number_unsigned() ||
+                    args["time_ms"].get<std::uint64_t>() < 100 ||
+                    args["time_ms"].get<std::uint64_t>() > 120000)
+                    return CommandResult::failure(errc::invalidArgument,
+                                                  "time_ms must be 100..120000");
+                ms = args["time_ms"].get<std::uint64_t>();
+            }
+            int ifindex = 0;
+            if (std::string why = prepare(ifindex); !why.empty())
+                return CommandResult::failure(errc::unavailable, why);
+            if (!configSock_)
+                return CommandResult::failure(errc::unavailable,
+                                              "not subscribed to the tpmeter group; results "
+                                              "could not be reported");
+            std::uint32_t cookie = 0;
+            if (int err =
+                    netlink_.startTpMeter(ifindex, *orig, static_cast<std::uint32_t>(ms), cookie);
+                err < 0)
+                return failure("tp", err);
+            return CommandResult::success({{"originator", orig->str()},
+                                           {"cookie", cookie},
+                                           {"time_ms", ms},
+                                           {"state", "started"}});
+        },
+        Access::Change);
     commands.add("topology", "mesh topology as nodes and links seen from this node",
                  [this](const json &) {
                      int ifindex = 0;

@@ -9,6 +9,7 @@ Prints one line per check ("PASS name" / "FAIL name: why") and ends with
 Usage: test_daemon.py BUILD_DIR
 """
 
+import grp
 import json
 import os
 import shutil
@@ -783,6 +784,110 @@ def test_notify(workdir):
         nsock.close()
 
 
+AS_CLIENT_CODE = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+for i, cmd in enumerate(sys.argv[2:]):
+    f.write(json.dumps({"id": i, "cmd": cmd}).encode() + b"\n")
+    f.flush()
+    print(f.readline().decode().strip())
+"""
+
+
+def as_client(sock, cmds, uid=None, gid=None, groups=None):
+    """Sends cmds over one connection as uid/gid with these supplementary groups;
+    returns the replies (a list of dicts) or a string saying what went wrong."""
+    kw = {}
+    if uid is not None:
+        kw = {"user": uid, "group": gid, "extra_groups": groups or []}
+    r = subprocess.run(["/usr/bin/python3", "-c", AS_CLIENT_CODE, sock] + cmds,
+                       capture_output=True, text=True, timeout=10, **kw)
+    if r.returncode != 0:
+        return f"client exited {r.returncode}: {r.stderr[-500:]}"
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_admin_roles():
+    """Readers in the socket's group read everything and change nothing; set, tp
+    and reload need root, meshd's user or control.admin_group (SO_PEERCRED)."""
+    if os.geteuid() != 0:
+        skip("admin roles", "needs root to run clients as other users")
+        return
+    try:
+        users_gid = grp.getgrnam("users").gr_gid
+    except KeyError:
+        skip("admin roles", "this system has no group \"users\" to make an admin group of")
+        return
+    base = tempfile.mkdtemp(prefix="meshd-roles-")
+    os.chmod(base, 0o711)  # uid 65534 must reach run/meshd.sock
+    port = free_port()
+    cfg = base_config(base, port, mode="0666")
+    d = Daemon(base, cfg)
+    try:
+        if not check("roles: meshd starts", d.wait_ready(), d.logtext()):
+            return
+        nobody = {"uid": 65534, "gid": 65534}
+        r = as_client(d.socket, ["version", "status", "set", "reload", "tp"], **nobody)
+        if not check("roles: a client runs as uid 65534", isinstance(r, list) and len(r) == 5, r):
+            return
+        check("roles: uid 65534 may read (version, status)",
+              r[0].get("ok") is True and r[1].get("ok") is True, r[:2])
+        for reply, cmd in zip(r[2:], ("set", "reload", "tp")):
+            err = reply.get("error", {})
+            check(f"roles: uid 65534 may not {cmd}: permission_denied naming the uid and the group",
+                  err.get("code") == "permission_denied" and "uid 65534" in err.get("message", "")
+                  and "meshd-admin" in err.get("message", ""), reply)
+        env = dict(os.environ, MESHD_SOCKET=d.socket)
+        m = subprocess.run([MESHCTL, "set", "orig_interval_ms=2000"], capture_output=True,
+                           text=True, env=env, timeout=10, user=65534, group=65534,
+                           extra_groups=[])
+        check("roles: meshctl set as uid 65534 exits 1 saying permission_denied",
+              m.returncode == 1 and "permission_denied" in m.stderr and "uid 65534" in m.stderr,
+              f"rc={m.returncode} {m.stderr}")
+        m = subprocess.run([MESHCTL, "--json", "commands"], capture_output=True, text=True,
+                           env=env, timeout=10)
+        try:
+            access = {c["name"]: c["access"] for c in json.loads(m.stdout)}
+        except (ValueError, KeyError, TypeError):
+            access = {}
+        check("roles: meshctl commands says which need admin",
+              access.get("set") == "admin" and access.get("reload") == "admin" and
+              access.get("tp") == "admin" and access.get("status") == "read", m.stdout[:500])
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        denied = [l for l in body.splitlines() if 'result="permission_denied"' in l]
+        check("roles: refusals counted in meshd_control_requests_total",
+              any('command="set"' in l and l.endswith(" 2") for l in denied) and
+              any('command="reload"' in l for l in denied), denied)
+
+        # Root is always allowed; then a reload makes "users" the admin group.
+        cfg["control"]["admin_group"] = "users"
+        d.write_config(cfg)
+        r = as_client(d.socket, ["reload"])
+        check("roles: root may reload", isinstance(r, list) and r[0].get("ok") is True, r)
+        r = as_client(d.socket, ["reload", "set"], uid=65534, gid=65534, groups=[users_gid])
+        ok = isinstance(r, list) and len(r) == 2
+        check("roles: a member of control.admin_group (supplementary) may reload",
+              ok and r[0].get("ok") is True, r)
+        check("roles: a member of control.admin_group gets past the check for set",
+              ok and r[1].get("error", {}).get("code") != "permission_denied", r)
+        r = as_client(d.socket, ["reload"], uid=65534, gid=users_gid)
+        check("roles: a member of control.admin_group (primary) may reload",
+              isinstance(r, list) and r[0].get("ok") is True, r)
+        r = as_client(d.socket, ["reload"], **nobody)
+        check("roles: a non-member is still refused after the reload",
+              isinstance(r, list) and r[0].get("error", {}).get("code") == "permission_denied"
+              and '"users"' in r[0]["error"].get("message", ""), r)
+        check("roles: the log names who changed what",
+              "reload requested by uid 65534" in d.logtext() and
+              "refused set" in d.logtext(), d.logtext()[-1500:])
+    finally:
+        d.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def binaries_missing():
     """Reports (as one failure) that meshd or meshctl is not built; False when both are."""
     for binary in (MESHD, MESHCTL):
@@ -862,6 +967,7 @@ def main():
         test_stale_socket_and_daemonise(workdir)
         test_socket_directory_and_links(workdir)
         test_notify(workdir)
+        test_admin_roles()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return finish()

@@ -209,6 +209,21 @@ TEST_CASE("reload diff separates live settings from restart-only ones", "[config
     CHECK(diffConfig(a, a).empty());
 }
 
+TEST_CASE("control.admin_group: default, empty, too long, live on reload", "[config]")
+{
+    CHECK(parse("{}").config->control.adminGroup == "meshd-admin");
+    ConfigResult empty = parse(R"({"control": {"admin_group": ""}})");
+    REQUIRE(empty.ok());
+    CHECK(empty.config->control.adminGroup.empty());
+    ConfigError e = onlyError(R"({"control": {"admin_group": ")" + std::string(33, 'g') + "\"}}");
+    CHECK(e.path == "control.admin_group");
+    CHECK_THAT(e.message, Catch::Contains("32 bytes"));
+    CHECK(onlyError(R"({"control": {"admin_group": 7}})").path == "control.admin_group");
+    ConfigDiff d = diffConfig(*parse("{}").config, *empty.config);
+    CHECK(d.applied == std::vector<std::string>{"control.admin_group"});
+    CHECK(d.restartRequired.empty());
+}
+
 TEST_CASE("spiffe section: authorizer, listen, peers and timers", "[config]")
 {
     ConfigResult r = parse(R"({"spiffe": {
