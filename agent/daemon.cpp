@@ -4,18 +4,20 @@
 #include <prometheus/histogram.h>
 
 #include <cstring>
-#include <fcntl.h>
 #include <ctime>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "identity_service.h"
 #include "log.h"
 #include "meshd_build.h"
-#include "peer_service.h"
-#include "tunnel_service.h"
 #include "module.h"
+#include "peer_service.h"
+#include "secure_heap.h"
+#include "tunnel_service.h"
 #if MESHD_HAVE_BPF
 #include "probe_service.h"
 #else
@@ -80,11 +82,41 @@ ControlServer::Options Daemon::controlOptions() const
     return o;
 }
 
+namespace
+{
+
+// meshd holds its SVID's private key and the tunnel's session keys: no core
+// dumps of it, no ptrace or /proc/PID/mem by other processes of its user, and
+// the keys OpenSSL holds in a heap that a dump would skip even where dumps
+// are re-enabled (MESHD_ALLOW_CORE_DUMPS=1, for debugging a crash).
+void protectSecrets()
+{
+    const char *allow = getenv("MESHD_ALLOW_CORE_DUMPS");
+    if (allow && std::strcmp(allow, "1") == 0)
+        LOG(Warning, "daemon",
+            "MESHD_ALLOW_CORE_DUMPS=1: core dumps stay enabled; a dump "
+            "may hold session keys");
+    else if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        LOG(Warning, "daemon", "cannot disable core dumps (PR_SET_DUMPABLE): %s", strerror(errno));
+    spiffe::SecureHeap heap = spiffe::initSecureHeap();
+    if (!heap.active)
+        LOG(Warning, "daemon", "private keys use the ordinary heap: %s", heap.detail.c_str());
+    else if (!heap.locked)
+        LOG(Warning, "daemon", "secure heap for private keys (%zu KiB): %s", heap.bytes / 1024,
+            heap.detail.c_str());
+    else
+        LOG(Debug, "daemon", "private keys in a locked %zu KiB heap excluded from core dumps",
+            heap.bytes / 1024);
+}
+
+} // namespace
+
 std::string Daemon::start()
 {
     started_ = std::chrono::steady_clock::now();
     startedUnix_ = configLoadedUnix_ = unixNow();
     applyLogging();
+    protectSecrets();
 
     if (int err = loop_.init(); err < 0)
         return std::string("cannot create the event loop: ") + strerror(-err);

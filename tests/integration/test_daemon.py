@@ -151,7 +151,7 @@ class LatencyProbe:
 
 
 class Daemon:
-    def __init__(self, workdir, config, env=None, foreground=True):
+    def __init__(self, workdir, config, env=None, foreground=True, user=None):
         self.workdir = workdir
         self.config_path = os.path.join(workdir, "meshd.json")
         self.write_config(config)
@@ -163,7 +163,8 @@ class Daemon:
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=full_env)
+        ids = {"user": user, "group": user, "extra_groups": []} if user is not None else {}
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=full_env, **ids)
 
     def write_config(self, config):
         with open(self.config_path, "w") as f:
@@ -888,6 +889,72 @@ def test_admin_roles():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def proc_owner(pid):
+    # The files under /proc/PID of a process that is not dumpable belong to root
+    # (the directory itself keeps the process's uid).
+    return os.stat(f"/proc/{pid}/status").st_uid
+
+
+def dontdump_kib(pid):
+    """KiB of meshd's mappings that a core dump skips (VmFlags "dd") and that are locked ("lo")."""
+    dd = lo = 0
+    size = 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if line.startswith("Size:"):
+                size = int(line.split()[1])
+            elif line.startswith("VmFlags:"):
+                flags = line.split()[1:]
+                if "dd" in flags:
+                    dd += size
+                    if "lo" in flags:
+                        lo += size
+    return dd, lo
+
+
+def test_secrets_protected():
+    """meshd is not dumpable (no core dumps, /proc/PID owned by root, no ptrace by its
+    own user) and OpenSSL keeps private keys in a heap that dumps skip."""
+    if os.geteuid() != 0:
+        skip("non-dumpable", "needs root to start meshd as another user")
+        return
+    top = tempfile.mkdtemp(prefix="meshd-dump-")
+    os.chmod(top, 0o711)
+    try:
+        for allow in (False, True):
+            base = os.path.join(top, "allow" if allow else "default")
+            os.makedirs(base)
+            os.chown(base, 65534, 65534)
+            cfg = base_config(base, free_port())
+            env = {"MESHD_ALLOW_CORE_DUMPS": "1"} if allow else {}
+            d = Daemon(base, cfg, env=env, user=65534)
+            try:
+                if not check(f"dump{'/allowed' if allow else ''}: meshd starts as uid 65534",
+                             d.wait_ready(), d.logtext()):
+                    continue
+                owner = proc_owner(d.proc.pid)
+                if allow:
+                    check("MESHD_ALLOW_CORE_DUMPS=1: dumpable (/proc/PID/status is uid 65534's)",
+                          owner == 65534, f"owner {owner}")
+                    check("MESHD_ALLOW_CORE_DUMPS=1: the log warns", "core dumps stay enabled"
+                          in d.logtext(), d.logtext()[-800:])
+                    continue
+                check("meshd as uid 65534 is not dumpable (/proc/PID/status belongs to root)",
+                      owner == 0, f"owner {owner}")
+                dd, lo = dontdump_kib(d.proc.pid)
+                check(f"a heap of at least 256 KiB excluded from core dumps ({dd} KiB; "
+                      f"{lo} KiB locked)", dd >= 256, f"{dd} KiB")
+                c = Conn(d.socket)
+                st = c.call("status")
+                c.close()
+                check("non-dumpable meshd still reads its own /proc (status answers)",
+                      st.get("ok") is True, st)
+            finally:
+                d.kill()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def binaries_missing():
     """Reports (as one failure) that meshd or meshctl is not built; False when both are."""
     for binary in (MESHD, MESHCTL):
@@ -968,6 +1035,7 @@ def main():
         test_socket_directory_and_links(workdir)
         test_notify(workdir)
         test_admin_roles()
+        test_secrets_protected()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return finish()

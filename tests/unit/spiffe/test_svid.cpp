@@ -7,7 +7,10 @@
 
 #include <openssl/err.h>
 
+#include <openssl/x509.h>
+
 #include "cert_fixture.h"
+#include "secure_heap.h"
 #include "svid.h"
 
 using namespace spiffe;
@@ -420,4 +423,37 @@ TEST_CASE("NotAfter past 2262 is far in the future, not in the past", "[spiffe][
     CHECK(clock::to_time_t(at("20300101000000Z")) == 1893456000);
     CHECK(clock::to_time_t(at("19700101000000Z")) == 0);
     CHECK(spiffe::asn1TimePoint(nullptr) == clock::time_point{});
+}
+
+TEST_CASE("secure heap: private keys made or parsed after it is set up live in it", "[svid]")
+{
+    SecureHeap heap = initSecureHeap();
+    REQUIRE(heap.active);
+    CHECK(heap.bytes >= 256 * 1024);
+    CHECK(initSecureHeap().bytes == heap.bytes); // a second call changes nothing
+
+    std::size_t before = secureHeapUsed();
+    Issued leaf = issue(leafSpec("URI:spiffe://td.example/node/a"));
+    std::size_t withGenerated = secureHeapUsed();
+    CHECK(withGenerated > before);
+
+    // The Workload API's path: PKCS#8 DER to EVP_PKEY.
+    unsigned char *der = nullptr;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(leaf.key.get());
+    REQUIRE(p8);
+    int len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    REQUIRE(len > 0);
+    const unsigned char *p = der;
+    PKCS8_PRIV_KEY_INFO *back = d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, len);
+    OPENSSL_clear_free(der, static_cast<std::size_t>(len));
+    REQUIRE(back);
+    PrivateKey parsed(EVP_PKCS82PKEY(back));
+    PKCS8_PRIV_KEY_INFO_free(back);
+    REQUIRE(parsed);
+    std::size_t withParsed = secureHeapUsed();
+    CHECK(withParsed > withGenerated);
+    // A freed key gives its blocks back.
+    parsed.reset();
+    CHECK(secureHeapUsed() < withParsed);
 }
