@@ -114,6 +114,28 @@ std::variant<Endpoint, std::string> parseEndpoint(std::string_view text)
     return parseTcp(text, rest);
 }
 
+bool endpointIsLocal(const Endpoint &endpoint)
+{
+    if (endpoint.kind == Endpoint::Kind::Unix)
+        return true;
+    in_addr v4{};
+    if (inet_pton(AF_INET, endpoint.address.c_str(), &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, endpoint.address.c_str(), &v6) != 1)
+        return false;
+    if (IN6_IS_ADDR_LOOPBACK(&v6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+std::string remoteEndpointRefusal(const Endpoint &endpoint)
+{
+    return endpoint.uri + " is not on this host (tcp:// must be 127.0.0.0/8 or ::1): the "
+                          "Workload API hands out private keys in clear text; set "
+                          "spiffe.allow_remote_endpoint to true to use it anyway";
+}
+
 const char *grpcCodeName(int code)
 {
     static constexpr const char *names[] = {

@@ -33,6 +33,13 @@ struct Endpoint {
 // names). Anything else is an error whose text names the rule broken.
 std::variant<Endpoint, std::string> parseEndpoint(std::string_view text);
 
+// A Unix socket, or TCP to a loopback address (127.0.0.0/8, ::1 or
+// ::ffff:127.0.0.0/104): the Workload API sends private keys in clear text, so
+// any other address is remote.
+bool endpointIsLocal(const Endpoint &endpoint);
+// Why a remote endpoint is refused unless spiffe.allow_remote_endpoint is set.
+std::string remoteEndpointRefusal(const Endpoint &endpoint);
+
 // "ok", "cancelled", ... "unauthenticated" for gRPC status codes 0-16;
 // "unknown" for any other number.
 const char *grpcCodeName(int code);
@@ -80,6 +87,11 @@ public:
         // The connection or one of its streams ended; the client is idle
         // afterwards (fd() == -1). Called at most once per connect().
         std::function<void(const WorkloadError &)> closed;
+        // For a Unix endpoint: called with the connected socket before a
+        // byte is sent, to judge who serves it (SO_PEERCRED). A non-empty
+        // answer refuses the server: connect() closes the socket and
+        // returns that answer.
+        std::function<std::string(int fd)> checkServer;
     };
 
     WorkloadClient(Endpoint endpoint, Handlers handlers);

@@ -721,6 +721,9 @@ std::string WorkloadClient::connect()
     auto conn = std::make_unique<Connection>(endpoint_);
     if (std::string err = conn->open(); !err.empty())
         return err;
+    if (endpoint_.kind == Endpoint::Kind::Unix && handlers_.checkServer)
+        if (std::string err = handlers_.checkServer(conn->fd); !err.empty())
+            return err;
     if (std::string err = conn->startSession(); !err.empty())
         return err;
     if (!conn->connecting) {

@@ -552,6 +552,23 @@ void parseRest(Section &root, Config &c, std::vector<ConfigError> &errors)
                     return std::string("may contain only printable ASCII without spaces");
             return std::string();
         });
+        if (const json *v = s.find("agent_uid")) {
+            std::uint64_t uid = 0;
+            if (v->is_string() && v->get<std::string>() == "any")
+                c.spiffe.anyAgentUid = true;
+            else if (v->is_string())
+                s.error(ConfigErrorKind::Value, s.path("agent_uid"),
+                        "must be a uid (0..4294967294) or \"any\"");
+            else if (s.checkUint(*v, s.path("agent_uid"), 0, 4294967294u, &uid))
+                c.spiffe.agentUid = static_cast<std::uint32_t>(uid);
+        }
+        s.readBool("allow_remote_endpoint", c.spiffe.allowRemoteEndpoint);
+        if (!c.spiffe.endpoint.empty() && !c.spiffe.allowRemoteEndpoint) {
+            auto parsed = spiffe::parseEndpoint(c.spiffe.endpoint);
+            if (auto *e = std::get_if<spiffe::Endpoint>(&parsed); e && !spiffe::endpointIsLocal(*e))
+                s.error(ConfigErrorKind::Value, s.path("endpoint"),
+                        spiffe::remoteEndpointRefusal(*e));
+        }
         if (c.spiffe.trustDomain.empty() && !s.object().contains("trust_domain") &&
             (!c.spiffe.listen.empty() || !c.spiffe.peers.empty()))
             s.error(ConfigErrorKind::Value, s.path("trust_domain"),
@@ -813,7 +830,11 @@ json configToJson(const Config &c)
           {"retry_max_ms", c.spiffe.retryMaxMs},
           {"peer_retry_ms", c.spiffe.peerRetryMs},
           {"handshake_timeout_ms", c.spiffe.handshakeTimeoutMs},
-          {"node_name", c.spiffe.nodeName}}},
+          {"node_name", c.spiffe.nodeName},
+          {"agent_uid", c.spiffe.anyAgentUid ? json("any")
+                        : c.spiffe.agentUid  ? json(*c.spiffe.agentUid)
+                                             : json(nullptr)},
+          {"allow_remote_endpoint", c.spiffe.allowRemoteEndpoint}}},
         {"tunnel",
          {{"enabled", c.tunnel.enabled},
           {"interface", c.tunnel.interface},

@@ -73,6 +73,12 @@ struct Config {
         std::uint32_t peerRetryMs = 1000;   // first redial of a peer; doubles up to 60 s
         std::uint32_t handshakeTimeoutMs = 10000;
         std::string nodeName; // the hello's node name; empty: the host name
+        // Who must serve a Unix Workload API socket (SO_PEERCRED): this uid;
+        // unset: root or meshd's own uid; anyAgentUid: not checked.
+        std::optional<std::uint32_t> agentUid;
+        bool anyAgentUid = false;
+        // tcp:// to an address that is not loopback needs this.
+        bool allowRemoteEndpoint = false;
         bool operator==(const Spiffe &) const = default;
     } spiffe;
     struct Tunnel {

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "identity_service.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -128,6 +131,10 @@ std::variant<spiffe::Endpoint, std::string> workloadEndpoint(const Config &confi
     auto parsed = spiffe::parseEndpoint(text);
     if (auto *err = std::get_if<std::string>(&parsed))
         return std::string(source) + " \"" + text + "\": " + *err;
+    if (!config.spiffe.allowRemoteEndpoint &&
+        !spiffe::endpointIsLocal(std::get<spiffe::Endpoint>(parsed)))
+        return std::string(source) + ": " +
+               spiffe::remoteEndpointRefusal(std::get<spiffe::Endpoint>(parsed));
     return parsed;
 }
 
@@ -143,6 +150,7 @@ std::string IdentityService::start()
     h.bundles = [this](spiffe::BundleSet b) { onBundles(std::move(b)); };
     h.rejected = [this](const spiffe::WorkloadError &e) { onRejected(e); };
     h.closed = [this](const spiffe::WorkloadError &e) { onClosed(e); };
+    h.checkServer = [this](int fd) { return judgeAgent(fd); };
     client_ = std::make_unique<spiffe::WorkloadClient>(*endpoint_, std::move(h));
     LOG(Info, "spiffe", "fetching X.509-SVIDs from %s (trust domain %s, peers authorised: %s)",
         endpoint_->uri.c_str(), config_.spiffe.trustDomain.c_str(), authorizer_.describe().c_str());
@@ -166,11 +174,45 @@ void IdentityService::stop()
     state_ = ApiState::Stopped;
 }
 
+// Whoever can bind the endpoint's path could hand meshd an identity of its
+// choosing: the process that listens there must be the agent's user.
+std::string IdentityService::judgeAgent(int fd)
+{
+    agentRefused_ = false;
+    if (config_.spiffe.anyAgentUid)
+        return {};
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        agentRefused_ = true;
+        return "cannot read who serves " + endpoint_->address +
+               " (SO_PEERCRED): " + strerror(errno);
+    }
+    const std::uint32_t self = geteuid();
+    bool ok = config_.spiffe.agentUid ? cred.uid == *config_.spiffe.agentUid
+                                      : cred.uid == 0 || cred.uid == self;
+    if (ok)
+        return {};
+    agentRefused_ = true;
+    std::string want =
+        config_.spiffe.agentUid
+            ? "uid " + std::to_string(*config_.spiffe.agentUid) + " (spiffe.agent_uid)"
+            : "root or meshd's uid " + std::to_string(self) +
+                  " (set spiffe.agent_uid to the SPIRE agent's uid)";
+    return endpoint_->address + " is served by uid " + std::to_string(cred.uid) + " (pid " +
+           std::to_string(cred.pid) + "), not by " + want + "; not trusting it";
+}
+
 void IdentityService::connect()
 {
     retryTimer_ = 0;
     std::string err = client_->connect();
     if (!err.empty()) {
+        if (agentRefused_) {
+            agentRefused_ = false;
+            onClosed(spiffe::WorkloadError{7, "untrusted_agent", err, true});
+            return;
+        }
         // No socket yet (the agent is not running): as unavailable, retried.
         onClosed(spiffe::WorkloadError{14, spiffe::grpcCodeName(14), err, true});
         return;

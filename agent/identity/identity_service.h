@@ -70,6 +70,7 @@ private:
     static const char *apiStateName(ApiState state);
 
     void connect();
+    std::string judgeAgent(int fd);
     void handleEvents(std::uint32_t events);
     void syncFd();
     void retryLater();
@@ -111,6 +112,7 @@ private:
     std::shared_ptr<const spiffe::BundleSet> bundles_;
     std::shared_ptr<const spiffe::TlsContext> tls_;
     bool expired_ = false;
+    bool agentRefused_ = false; // the last connect() refused who serves the socket
     std::uint64_t rotations_ = 0;
     std::uint64_t updates_ = 0;
     double lastUpdateAt_ = 0;

@@ -38,7 +38,7 @@ from cryptography import x509  # noqa: E402
 import certs  # noqa: E402
 import fake_spire_agent as fake  # noqa: E402
 from test_daemon import (MESHCTL, MESHD, Conn, Daemon, binaries_missing, check,  # noqa: E402
-                         finish, free_port)
+                         finish, free_port, skip)
 
 TD = "td.test"
 ID_A = f"spiffe://{TD}/node/a"
@@ -1135,6 +1135,133 @@ def test_header_raw(w):
         agent.stop()
 
 
+IMPOSTOR_CODE = r"""
+import select, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(8)
+print("ready", flush=True)
+conns, got, accepted = [], 0, 0
+while True:
+    ready = select.select([s, sys.stdin] + conns, [], [])[0]
+    if sys.stdin in ready:
+        break
+    for c in ready:
+        if c is s:
+            conns.append(s.accept()[0])
+            accepted += 1
+        else:
+            data = c.recv(65536)
+            got += len(data)
+            if not data:
+                conns.remove(c)
+                c.close()
+print(accepted, got, flush=True)
+"""
+
+
+class Impostor:
+    """A process of uid 65534 listening on a Unix socket where the agent's should be;
+    it counts connections and the bytes it was sent."""
+
+    def __init__(self, path):
+        self.proc = subprocess.Popen(["/usr/bin/python3", "-c", IMPOSTOR_CODE, path],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     user=65534, group=65534, extra_groups=[])
+        self.ready = self.proc.stdout.readline().strip() == "ready"
+
+    def finish(self):
+        """(connections accepted, bytes received)."""
+        out, _ = self.proc.communicate("stop\n", timeout=10)
+        accepted, got = (int(x) for x in out.split())
+        return accepted, got
+
+
+def test_agent_owner(workdir):
+    """The Workload API socket is trusted only when root (or meshd's user, or
+    spiffe.agent_uid) serves it; tcp:// must stay on this host unless allowed."""
+    if os.geteuid() != 0:
+        skip("agent owner", "needs root to serve a socket as another user")
+        return
+    top = os.path.join(workdir, "owner")
+    os.makedirs(top)
+    os.chmod(workdir, 0o711)
+    os.chmod(top, 0o711)
+    spire = os.path.join(top, "spire")
+    os.makedirs(spire)
+    os.chown(spire, 65534, 65534)
+    path = os.path.join(spire, "agent.sock")
+    for agent_uid in (None, 65534):
+        imp = Impostor(path)
+        spiffe = {"endpoint": "unix://" + path, "trust_domain": TD, "retry_max_ms": 500}
+        if agent_uid is not None:
+            spiffe["agent_uid"] = agent_uid
+        n = Node(top, f"uid-{agent_uid}", spiffe)
+        try:
+            if not check(f"agent owner ({agent_uid}): meshd starts and the impostor listens",
+                         imp.ready and n.start(), n.d.logtext()[-1500:] if n.d else ""):
+                continue
+            if agent_uid is None:
+                st = identity_when(n, lambda i: api_error_code(i) == "untrusted_agent")
+                msg = ((st or {}).get("workload_api") or {}).get("last_error", {}).get("message", "")
+                check("a socket served by uid 65534: identity says untrusted_agent naming the uid",
+                      st and "uid 65534" in msg and "spiffe.agent_uid" in msg, n.identity())
+                check("a socket served by uid 65534: counted as untrusted_agent",
+                      wait_for(lambda: n.api_errors("untrusted_agent") >= 1),
+                      n.api_errors("untrusted_agent"))
+                time.sleep(1.0)  # a retry or two
+                n.stop()
+                accepted, got = imp.finish()
+                check(f"a socket served by uid 65534: meshd sent it nothing ({accepted} "
+                      f"connections, {got} bytes)", accepted >= 2 and got == 0, (accepted, got))
+            else:
+                time.sleep(1.0)
+                n.stop()
+                accepted, got = imp.finish()
+                check(f"spiffe.agent_uid 65534: meshd talks to that socket ({got} bytes sent)",
+                      accepted >= 1 and got > 0, (accepted, got))
+        finally:
+            n.stop()
+            if imp.proc.poll() is None:
+                imp.proc.kill()
+            if os.path.exists(path):
+                os.unlink(path)
+
+    # tcp:// elsewhere than loopback: refused by --check and at start (also from the env).
+    cfg_dir = os.path.join(top, "remote")
+    os.makedirs(cfg_dir)
+    remote = {"mesh": {"manage": False}, "spiffe": {"endpoint": "tcp://198.18.0.1:8081",
+                                                    "trust_domain": TD}}
+    cfg_path = os.path.join(cfg_dir, "meshd.json")
+    with open(cfg_path, "w") as f:
+        json.dump(remote, f)
+    r = subprocess.run([MESHD, "--check", "--config", cfg_path], capture_output=True, text=True,
+                       timeout=10)
+    check("tcp:// to 198.18.0.1: --check fails naming spiffe.endpoint and the way out",
+          r.returncode == 1 and "spiffe.endpoint" in r.stderr and
+          "spiffe.allow_remote_endpoint" in r.stderr, r.stderr)
+    remote["spiffe"]["allow_remote_endpoint"] = True
+    with open(cfg_path, "w") as f:
+        json.dump(remote, f)
+    r = subprocess.run([MESHD, "--check", "--config", cfg_path], capture_output=True, text=True,
+                       timeout=10)
+    check("tcp:// to 198.18.0.1 with allow_remote_endpoint: --check passes", r.returncode == 0,
+          r.stderr)
+    n = Node(top, "env-remote", {"trust_domain": TD},
+             env={"SPIFFE_ENDPOINT_SOCKET": "tcp://198.18.0.1:8081"})
+    try:
+        n.d = Daemon(n.dir, n.config, env=n.env)
+        try:
+            rc = n.d.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check("SPIFFE_ENDPOINT_SOCKET=tcp://198.18.0.1: meshd refuses to start, saying why",
+              rc == 1 and "SPIFFE_ENDPOINT_SOCKET" in n.d.logtext() and
+              "not on this host" in n.d.logtext(), f"rc={rc} {n.d.logtext()[-800:]}")
+    finally:
+        n.stop()
+
+
 def main():
     if binaries_missing():
         return 1
@@ -1144,6 +1271,7 @@ def main():
     try:
         test_header_raw(w)
         test_disabled(workdir)
+        test_agent_owner(workdir)
 
         w.agent_a_path = os.path.join(workdir, "a", "spire", "agent.sock")
         w.agent_b_path = os.path.join(workdir, "b", "spire", "agent.sock")

@@ -280,6 +280,36 @@ TEST_CASE("spiffe section errors name the key", "[config]")
     error(R"({"spiffe": {"trust_domain": "t", "node_name": "has space"}})", "spiffe.node_name");
     error(R"({"spiffe": {"endpoint": "tcp://localhost:1"}})", "spiffe.endpoint");
     error(R"({"spiffe": {"endpoint": "unix:///a?b"}})", "spiffe.endpoint");
+    error(R"({"spiffe": {"endpoint": "tcp://198.18.0.1:8081"}})", "spiffe.endpoint");
+    error(R"({"spiffe": {"agent_uid": -1}})", "spiffe.agent_uid");
+    error(R"({"spiffe": {"agent_uid": 4294967295}})", "spiffe.agent_uid");
+    error(R"({"spiffe": {"agent_uid": "spire"}})", "spiffe.agent_uid");
+    error(R"({"spiffe": {"allow_remote_endpoint": 1}})", "spiffe.allow_remote_endpoint");
+}
+
+TEST_CASE("spiffe: who may serve the Workload API, and where", "[config]")
+{
+    ConfigResult d = parse("{}");
+    REQUIRE(d.ok());
+    CHECK_FALSE(d.config->spiffe.agentUid);
+    CHECK_FALSE(d.config->spiffe.anyAgentUid);
+    CHECK_FALSE(d.config->spiffe.allowRemoteEndpoint);
+    CHECK(configToJson(*d.config)["spiffe"]["agent_uid"].is_null());
+    ConfigResult uid = parse(R"({"spiffe": {"agent_uid": 998}})");
+    REQUIRE(uid.ok());
+    CHECK(uid.config->spiffe.agentUid == 998u);
+    CHECK(configToJson(*uid.config)["spiffe"]["agent_uid"] == 998);
+    ConfigResult any = parse(R"({"spiffe": {"agent_uid": "any"}})");
+    REQUIRE(any.ok());
+    CHECK(any.config->spiffe.anyAgentUid);
+    CHECK(configToJson(*any.config)["spiffe"]["agent_uid"] == "any");
+    ConfigResult remote = parse(
+        R"({"spiffe": {"endpoint": "tcp://198.18.0.1:8081", "allow_remote_endpoint": true}})");
+    REQUIRE(remote.ok());
+    CHECK(remote.config->spiffe.allowRemoteEndpoint);
+    CHECK(parse(R"({"spiffe": {"endpoint": "tcp://[::1]:8081"}})").ok());
+    ConfigError e = onlyError(R"({"spiffe": {"endpoint": "tcp://198.18.0.1:8081"}})");
+    CHECK_THAT(e.message, Catch::Contains("not on this host"));
 }
 
 TEST_CASE("tunnel section: defaults and every key", "[config]")

@@ -230,6 +230,19 @@ TEST_CASE("Workload API endpoints: unix:///path and tcp://IP:port", "[spiffe][wo
     CHECK(endpoint("tcp://[2001:db8::7]:1").address == "2001:db8::7");
 }
 
+TEST_CASE("Workload API endpoints: only Unix sockets and loopback TCP are local",
+          "[spiffe][workload]")
+{
+    for (const char *local : {"unix:///run/spire/agent.sock", "tcp://127.0.0.1:8081",
+                              "tcp://127.255.0.9:1", "tcp://[::1]:1", "tcp://[::ffff:127.0.0.1]:1"})
+        CHECK(endpointIsLocal(endpoint(local)));
+    for (const char *remote : {"tcp://198.18.0.1:8081", "tcp://0.0.0.0:1", "tcp://128.0.0.1:1",
+                               "tcp://[fd00::1]:1", "tcp://[::]:1", "tcp://[::ffff:198.18.0.1]:1"})
+        CHECK_FALSE(endpointIsLocal(endpoint(remote)));
+    CHECK_THAT(remoteEndpointRefusal(endpoint("tcp://198.18.0.1:8081")),
+               Catch::Matchers::Contains("spiffe.allow_remote_endpoint"));
+}
+
 TEST_CASE("Workload API endpoints: every other form is rejected, naming the rule",
           "[spiffe][workload]")
 {
