@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "address.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <cstring>
 #include <netinet/in.h>
@@ -84,6 +86,20 @@ std::string hostString(const sockaddr_storage &ss)
     }
     inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
     return buf;
+}
+
+std::string sourcePrefix(const sockaddr_storage &ss)
+{
+    if (ss.ss_family != AF_INET6)
+        return hostString(ss);
+    const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+        return hostString(ss);
+    in6_addr net = v6->sin6_addr;
+    std::fill(net.s6_addr + 8, net.s6_addr + 16, 0);
+    char buf[INET6_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET6, &net, buf, sizeof(buf));
+    return std::string(buf) + "/64";
 }
 
 std::uint16_t portOf(const sockaddr_storage &ss)

@@ -207,21 +207,38 @@ void PeerService::onAccept()
         }
         std::string endpoint = sockaddrString(ss);
         std::string host = hostString(ss);
-        std::size_t pending = 0, fromHost = 0;
+        std::string source = sourcePrefix(ss);
+        bool known = peers_.isPeerHost(host);
+        auto now = SteadyClock::now();
+        std::vector<PeerLimits::Pending> pending;
         for (const auto &[id, other] : conns_)
-            if (other->link.state() != State::Up) {
-                ++pending;
-                fromHost += !other->link.outbound() && other->host == host;
-            }
-        if (const char *limit = PeerLimits::exceeded(conns_.size(), pending, fromHost)) {
+            if (other->link.state() != State::Up)
+                pending.push_back({id, other->source, !other->link.outbound(), other->link.silent(),
+                                   other->known, other->accepted});
+        PeerLimits::Verdict verdict = PeerLimits::admit(pending, conns_.size(), source, known);
+        if (!verdict.refused && !known && !handshakeBucket_.take(now))
+            verdict.refused = "handshakes a second from sources that are not configured peers";
+        if (verdict.refused) {
             countError("over_limit");
             Log::writeLimited("peer-limit", LogLevel::Warning, "peers",
-                              "refusing %s: too many peer %s", endpoint.c_str(), limit);
+                              "refusing %s: too many peer %s", endpoint.c_str(), verdict.refused);
             continue; // closes it
         }
+        if (verdict.evict) {
+            countError("over_limit");
+            Log::writeLimited("peer-evict", LogLevel::Warning, "peers",
+                              "handshake table full: closing %s, which sent nothing yet, for %s",
+                              conns_.at(verdict.evict)->link.endpoint().c_str(), endpoint.c_str());
+            close(verdict.evict, "closed for a newer connection: the handshake table is full",
+                  false);
+        }
         Conn *c = adopt(std::move(fd), false, endpoint, SIZE_MAX);
-        if (c)
+        if (c) {
             c->host = host;
+            c->source = source;
+            c->known = known;
+            c->accepted = now;
+        }
         if (c && startTls(*c))
             pump(c->link.id(), 0);
     }
@@ -240,24 +257,38 @@ PeerService::Conn *PeerService::adopt(UniqueFD fd, bool outbound, std::string en
                           c->link.endpoint().c_str(), strerror(-err));
         return nullptr;
     }
-    c->deadline = loop_.addTimer(std::chrono::milliseconds(config_.spiffe.handshakeTimeoutMs),
-                                 [this, id] {
-                                     auto it = conns_.find(id);
-                                     if (it == conns_.end())
-                                         return;
-                                     it->second->deadline = 0;
-                                     handshakeFailed(it->second->link, "timeout",
-                                                     "no handshake within " +
-                                                         std::to_string(
-                                                             config_.spiffe.handshakeTimeoutMs) +
-                                                         " ms");
-                                 });
+    // An inbound connection first has to send its ClientHello, soon; then
+    // the whole handshake has spiffe.handshake_timeout_ms.
+    auto whole = std::chrono::milliseconds(config_.spiffe.handshakeTimeoutMs);
+    auto first = outbound ? whole : std::min(whole, PeerLimits::clientHelloTimeout);
+    c->deadline =
+        loop_.addTimer(first, [this, id, first, whole] { handshakeDeadline(id, first, whole); });
     Conn *raw = c.get();
     conns_.emplace(id, std::move(c));
     if (outbound)
         peers_[peerIndex].conn = id;
     updateGauges();
     return raw;
+}
+
+void PeerService::handshakeDeadline(std::uint64_t id, std::chrono::milliseconds elapsed,
+                                    std::chrono::milliseconds whole)
+{
+    auto it = conns_.find(id);
+    if (it == conns_.end())
+        return;
+    Conn &c = *it->second;
+    c.deadline = 0;
+    if (elapsed < whole && !c.link.silent()) {
+        // The ClientHello came in time: the rest of the handshake's time.
+        c.deadline = loop_.addTimer(whole - elapsed,
+                                    [this, id, whole] { handshakeDeadline(id, whole, whole); });
+        return;
+    }
+    handshakeFailed(c.link, "timeout",
+                    c.link.silent() && !c.link.outbound()
+                        ? "no ClientHello within " + std::to_string(elapsed.count()) + " ms"
+                        : "no handshake within " + std::to_string(whole.count()) + " ms");
 }
 
 void PeerService::dial(std::size_t index)

@@ -84,12 +84,18 @@ private:
         }
         PeerTransport link;
         std::string host;                // the remote IP, canonical
+        std::string source;              // sourcePrefix, for the per-source limits
+        bool known = false;              // inbound from a host of spiffe.peers
+        std::chrono::steady_clock::time_point accepted{}; // inbound: when
         EventLoop::TimerId deadline = 0; // until up: the handshake timeout
         nlohmann::json hello;            // the peer's
         double since = 0;                // unix time of the last state change
         std::size_t peerIndex = SIZE_MAX; // into peers_ when outbound
         bool repump = false; // a turn is scheduled for bytes OpenSSL holds
     };
+
+    void handshakeDeadline(std::uint64_t id, std::chrono::milliseconds elapsed,
+                           std::chrono::milliseconds whole);
 
     // PeerTransport::Owner
     bool connected(PeerTransport &t) override;
@@ -128,6 +134,7 @@ private:
     TunnelView tunnelView_;
     UniqueFD listener_;
     PeerSet peers_;
+    TokenBucket handshakeBucket_{PeerLimits::handshakesPerSecond, PeerLimits::handshakeBurst};
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
     std::uint64_t nextId_ = 1;
     EventLoop::TimerId keepaliveTimer_ = 0;

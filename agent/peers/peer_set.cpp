@@ -54,6 +54,11 @@ void PeerSet::redialFrom(const std::string &host)
     }
 }
 
+bool PeerSet::isPeerHost(const std::string &host) const
+{
+    return std::any_of(peers_.begin(), peers_.end(), [&](const Peer &p) { return p.host == host; });
+}
+
 void PeerSet::cancelRetries()
 {
     for (auto &p : peers_)
@@ -63,13 +68,42 @@ void PeerSet::cancelRetries()
         }
 }
 
-const char *PeerLimits::exceeded(std::size_t connections, std::size_t pending,
-                                 std::size_t pendingFromHost)
+PeerLimits::Verdict PeerLimits::admit(const std::vector<Pending> &pending, std::size_t connections,
+                                      const std::string &source, bool known)
 {
-    return connections >= maxConnections ? "connections"
-           : pending >= maxPending       ? "handshakes in progress"
-           : pendingFromHost >= maxPendingPerHost ? "handshakes in progress from one address"
-                                                  : nullptr;
+    std::size_t fromSource = 0;
+    for (const auto &p : pending)
+        fromSource += p.inbound && p.source == source;
+    if (fromSource >= maxPendingPerSource)
+        return {"handshakes in progress from one source (an IPv4 address or an IPv6 /64)", 0};
+    if (connections < maxConnections && pending.size() < maxPending)
+        return {};
+    // Full: the oldest inbound connection that has sent nothing gives way;
+    // for a configured peer, the oldest one from any unknown source does.
+    const Pending *victim = nullptr;
+    auto older = [&](const Pending &p) { return !victim || p.since < victim->since; };
+    for (const auto &p : pending)
+        if (p.inbound && !p.known && p.silent && older(p))
+            victim = &p;
+    if (!victim && known)
+        for (const auto &p : pending)
+            if (p.inbound && !p.known && older(p))
+                victim = &p;
+    if (victim)
+        return {nullptr, victim->id};
+    return {connections >= maxConnections ? "connections" : "handshakes in progress", 0};
+}
+
+bool TokenBucket::take(std::chrono::steady_clock::time_point now)
+{
+    if (last_ != std::chrono::steady_clock::time_point{})
+        tokens_ =
+            std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+    last_ = now;
+    if (tokens_ < 1)
+        return false;
+    tokens_ -= 1;
+    return true;
 }
 
 } // namespace meshd

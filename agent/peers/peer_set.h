@@ -55,6 +55,8 @@ public:
     // A node we failed to reach just reached us: it is back, so the dial to
     // it need not wait out its backoff.
     void redialFrom(const std::string &host);
+    // Whether `host` (canonical) is the address of one of spiffe.peers.
+    bool isPeerHost(const std::string &host) const;
     void cancelRetries();
 
 private:
@@ -64,15 +66,51 @@ private:
     std::vector<Peer> peers_;
 };
 
-// Limits against peers that flood or hoard connections.
+// Limits against peers that flood or hoard connections. A TCP connection
+// costs an attacker little; a TLS handshake costs this node a signature. So
+// connections that have not finished their handshake are capped in total and
+// per source (an IPv4 address or an IPv6 /64), one that sends no ClientHello
+// soon is closed, new handshakes from sources that are not configured peers
+// are rate-limited, and when the table is full a newcomer takes the place of
+// the oldest connection that has sent nothing yet.
 struct PeerLimits {
     static constexpr std::size_t maxConnections = 512;
-    static constexpr std::size_t maxPending = 64;       // not yet up, in total
-    static constexpr std::size_t maxPendingPerHost = 8; // not yet up, from one address
+    static constexpr std::size_t maxPending = 64;         // not yet up, in total
+    static constexpr std::size_t maxPendingPerSource = 4; // not yet up, from one source
+    static constexpr std::chrono::milliseconds clientHelloTimeout{2000};
+    static constexpr double handshakesPerSecond = 32; // from unknown sources
+    static constexpr double handshakeBurst = 64;
 
-    // What an inbound connection would exceed, or null.
-    static const char *exceeded(std::size_t connections, std::size_t pending,
-                                std::size_t pendingFromHost);
+    // A connection that has not finished its handshake.
+    struct Pending {
+        std::uint64_t id = 0;
+        std::string source; // sourcePrefix of the remote address
+        bool inbound = false;
+        bool silent = false; // nothing received yet (no ClientHello)
+        bool known = false;  // from a host of spiffe.peers
+        std::chrono::steady_clock::time_point since{};
+    };
+    struct Verdict {
+        const char *refused = nullptr; // what the newcomer would exceed; null: admit it
+        std::uint64_t evict = 0;       // admit it in place of this connection (0: none)
+    };
+
+    // Whether an inbound connection from `source` may start a handshake,
+    // given the `connections` open in all and those of them still `pending`.
+    static Verdict admit(const std::vector<Pending> &pending, std::size_t connections,
+                         const std::string &source, bool known);
+};
+
+// A token bucket: `rate` tokens a second, at most `burst` saved up.
+class TokenBucket
+{
+public:
+    TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+    bool take(std::chrono::steady_clock::time_point now);
+
+private:
+    double rate_, burst_, tokens_;
+    std::chrono::steady_clock::time_point last_{};
 };
 
 } // namespace meshd

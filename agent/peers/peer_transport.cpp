@@ -5,6 +5,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -76,6 +77,13 @@ void PeerTransport::wantWrite()
 {
     if (events_ != (EPOLLIN | EPOLLOUT))
         updateEvents(EPOLLIN | EPOLLOUT);
+}
+
+bool PeerTransport::silent() const
+{
+    // The handshake state leaves TLS_ST_BEFORE with the first message read
+    // (SSL_in_before() turns false as soon as SSL_accept() has run once).
+    return state_ == State::Handshaking && tls_ && SSL_get_state(tls_->native()) == TLS_ST_BEFORE;
 }
 
 bool PeerTransport::advance(std::uint32_t events)

@@ -88,6 +88,9 @@ public:
     bool outbound() const { return outbound_; }
     const std::string &endpoint() const { return endpoint_; }
     State state() const { return state_; }
+    // Still waiting for the first whole TLS message of the peer (a server
+    // that has no ClientHello yet): the connection cost its sender nothing.
+    bool silent() const;
     void setUp() { state_ = State::Up; }
     double handshakeSeconds() const { return handshakeSeconds_; }
     const std::optional<spiffe::SpiffeId> &peerId() const { return peerId_; }

@@ -746,10 +746,10 @@ def test_peer_input(w):
         check("peer input: ... and the connection stays up",
               row is not None and row.get("state") == "up" and row.get("messages_in") == 3, row)
         s.close()
-    # Handshakes in progress from one address are capped (8): the 9th is refused at once.
+    # Handshakes in progress from one address are capped (4): the 5th is refused at once.
     before = errors("over_limit")
-    held = [socket.create_connection(("127.0.0.1", a.config_port), timeout=5) for _ in range(9)]
-    check("peer input: a 9th unfinished handshake from one address is refused (over_limit)",
+    held = [socket.create_connection(("127.0.0.1", a.config_port), timeout=5) for _ in range(5)]
+    check("peer input: a 5th unfinished handshake from one address is refused (over_limit)",
           wait_for(lambda: errors("over_limit") >= before + 1, timeout=3),
           errors("over_limit") - before)
     for h in held:
@@ -1262,6 +1262,94 @@ def test_agent_owner(workdir):
         n.stop()
 
 
+def idle_from(source, port):
+    """A TCP connection to meshd's peer port from SOURCE (a loopback address) that sends nothing."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def test_handshake_slots(w):
+    """Idle TCP connections from many sources once filled every unfinished-handshake
+    slot for 10 s at a time and locked real peers out: per source (IPv4 address or
+    IPv6 /64) at most 4, a connection without a ClientHello is closed after 2 s, a
+    full table makes room by closing the oldest silent one, and handshakes from
+    unknown sources are rate-limited."""
+    agent = fake.FakeAgent()
+    path = os.path.join(w.workdir, "slots", "spire", "agent.sock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    port = free_port()
+    n = Node(w.workdir, "slots", {"endpoint": "unix://" + path, "trust_domain": TD,
+                                  "listen": f"127.0.0.1:{port}"})
+    n.config_port = port
+    held = []
+
+    def errors():
+        return n.metric("meshd_peer_channel_errors_total", reason="over_limit") or 0.0
+
+    try:
+        agent.set_svids([w.svid_a()])
+        agent.start(path)
+        if not check("slots: meshd starts with its SVID", n.start() and identity_when(
+                n, lambda i: i.get("state") == "ok", timeout=8), n.d and n.d.logtext()[-1500:]):
+            return
+        # 16 sources x 4 silent connections: the table (64) is full.
+        for i in range(16):
+            for _ in range(4):
+                held.append(idle_from(f"127.0.0.{2 + i}", port))
+        time.sleep(0.3)
+        before = errors()
+        extra = idle_from("127.0.0.2", port)
+        check("slots: a 5th unfinished handshake from one source is refused (over_limit)",
+              closed_by_meshd(extra, timeout=2) and
+              wait_for(lambda: errors() >= before + 1, timeout=3), errors() - before)
+        started = time.monotonic()
+        r = w.client(n, w.client_c)
+        check("slots: with every slot held by silent connections, a real peer still gets "
+              f"through ({time.monotonic() - started:.2f} s)", r.accepted, r)
+        check("slots: ... because the oldest silent connection gave way",
+              closed_by_meshd(held[0], timeout=1), "the oldest idle connection is still open")
+        # The rest are closed within about 2 s of their connect (no ClientHello),
+        # not after spiffe.handshake_timeout_ms (10 s by default).
+        t0 = time.monotonic()
+        last = held[-1]
+        closed = closed_by_meshd(last, timeout=6)
+        took = time.monotonic() - t0
+        check(f"slots: a connection that sends no ClientHello is closed after 2 s, not 10 s "
+              f"(closed {took:.1f} s after the last connect)", closed and took < 4, took)
+        before = n.handshakes("timeout")
+        s = idle_from("127.0.0.30", port)
+        t0 = time.monotonic()
+        closed = closed_by_meshd(s, timeout=6)
+        took = time.monotonic() - t0
+        check(f"slots: ... counted as a timeout handshake ({took:.1f} s)",
+              closed and 1.5 < took < 4 and
+              wait_for(lambda: n.handshakes("timeout") >= before + 1), took)
+        # Handshake CPU: from a source that is not a configured peer, at most 64 at
+        # once and 32 a second; the rest are refused before TLS starts.
+        before = errors()
+        refused = 0
+        for i in range(200):
+            c = idle_from(f"127.0.1.{1 + i % 200}", port)
+            held.append(c)
+        time.sleep(0.5)
+        for c in held[-200:]:
+            if closed_by_meshd(c, timeout=0.01):
+                refused += 1
+        check(f"slots: 200 connections in a burst from 200 sources: the handshake rate "
+              f"limit refused {refused}", refused >= 100 and errors() - before >= 100,
+              (refused, errors() - before))
+        st = request(n.d, "status")
+        check("slots: meshd still answers status", st.get("ok") is True, st)
+    finally:
+        for h in held:
+            h.close()
+        n.stop()
+        agent.stop()
+
+
 def main():
     if binaries_missing():
         return 1
@@ -1307,6 +1395,7 @@ def main():
             ("rejections", lambda: test_rejections(w, w.a, "rejections")),
             ("handshake timeout", lambda: test_timeout(w)),
             ("peer channel input", lambda: test_peer_input(w)),
+            ("handshake slots", lambda: test_handshake_slots(w)),
             ("bundle rotation", lambda: test_bundle_rotation(w)),
             ("malformed", lambda: test_malformed(w)),
             ("stream closed", lambda: test_stream_closed(w)),

@@ -36,3 +36,18 @@ TEST_CASE("socket addresses are canonical", "[address]")
     CHECK(canonicalHost("not an address").empty());
     CHECK_FALSE(toSockaddr("fd00::1:80", ss, len));
 }
+
+TEST_CASE("sourcePrefix: IPv4 address, IPv6 /64, mapped IPv4 as IPv4", "[address]")
+{
+    auto prefix = [](const std::string &text) {
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        REQUIRE(toSockaddr(text, ss, len));
+        return sourcePrefix(ss);
+    };
+    CHECK(prefix("198.18.0.7:1") == "198.18.0.7");
+    CHECK(prefix("[fd00:1:2:3:4:5:6:7]:1") == "fd00:1:2:3::/64");
+    CHECK(prefix("[fd00:1:2:3::99]:1") == prefix("[fd00:1:2:3:ffff::1]:1"));
+    CHECK(prefix("[fd00:1:2:4::1]:1") != prefix("[fd00:1:2:3::1]:1"));
+    CHECK(prefix("[::ffff:198.18.0.7]:1") == "198.18.0.7");
+}

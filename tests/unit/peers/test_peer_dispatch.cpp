@@ -114,14 +114,65 @@ TEST_CASE("only a hello's validated fields are kept", "[peer_hello][hostile]")
     CHECK(helloFields(h)["mesh_mac"].is_null());
 }
 
-TEST_CASE("inbound connections are refused over the limits", "[peer_set]")
+TEST_CASE("inbound connections: per-source and total limits, silent ones give way", "[peer_set]")
 {
-    CHECK(PeerLimits::exceeded(0, 0, 0) == nullptr);
-    CHECK(PeerLimits::exceeded(PeerLimits::maxConnections - 1, PeerLimits::maxPending - 1,
-                               PeerLimits::maxPendingPerHost - 1) == nullptr);
-    CHECK(std::string(PeerLimits::exceeded(PeerLimits::maxConnections, 0, 0)) == "connections");
-    CHECK(std::string(PeerLimits::exceeded(1, PeerLimits::maxPending, 0)) ==
-          "handshakes in progress");
-    CHECK(std::string(PeerLimits::exceeded(1, 1, PeerLimits::maxPendingPerHost)) ==
-          "handshakes in progress from one address");
+    using P = PeerLimits::Pending;
+    auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    auto at = [&](int s) { return t0 + std::chrono::seconds(s); };
+    std::vector<P> pending;
+    CHECK(PeerLimits::admit(pending, 0, "198.18.0.9", false).refused == nullptr);
+
+    // Per source: the fifth unfinished handshake of one address or /64 is refused.
+    for (int i = 0; i < int(PeerLimits::maxPendingPerSource); ++i)
+        pending.push_back(P{std::uint64_t(i + 1), "fd00:1:2:3::/64", true, true, false, at(i)});
+    auto v = PeerLimits::admit(pending, pending.size(), "fd00:1:2:3::/64", false);
+    REQUIRE(v.refused);
+    CHECK_THAT(v.refused, Catch::Contains("one source"));
+    CHECK(PeerLimits::admit(pending, pending.size(), "fd00:1:2:4::/64", false).refused == nullptr);
+    // Outbound connections to that source do not count against it.
+    pending[0].inbound = false;
+    CHECK(PeerLimits::admit(pending, pending.size(), "fd00:1:2:3::/64", false).refused == nullptr);
+
+    // Full: the oldest silent inbound connection of an unknown source gives way.
+    pending.clear();
+    for (int i = 0; i < int(PeerLimits::maxPending); ++i)
+        pending.push_back(P{std::uint64_t(100 + i), "198.18.1." + std::to_string(i % 60), true,
+                            i % 2 == 0, false, at(100 - i)});
+    v = PeerLimits::admit(pending, pending.size(), "198.18.2.1", false);
+    CHECK(v.refused == nullptr);
+    CHECK(v.evict == 100 + 62); // silent (even index) and oldest (at(100 - 62))
+    // Nobody silent: an unknown newcomer is refused, a configured peer evicts
+    // the oldest unknown handshake.
+    for (auto &p : pending)
+        p.silent = false;
+    v = PeerLimits::admit(pending, pending.size(), "198.18.2.1", false);
+    REQUIRE(v.refused);
+    CHECK(std::string(v.refused) == "handshakes in progress");
+    v = PeerLimits::admit(pending, pending.size(), "198.18.0.2", true);
+    CHECK(v.refused == nullptr);
+    CHECK(v.evict == 100 + 63);
+    // Connections from configured peers are never evicted.
+    for (auto &p : pending)
+        p.known = true;
+    CHECK(PeerLimits::admit(pending, pending.size(), "198.18.0.2", true).refused != nullptr);
+    CHECK(std::string(
+              PeerLimits::admit({}, PeerLimits::maxConnections, "198.18.0.2", false).refused) ==
+          "connections");
+}
+
+TEST_CASE("token bucket: a burst, then the rate", "[peer_set]")
+{
+    TokenBucket b(10, 3);
+    auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    CHECK(b.take(t));
+    CHECK(b.take(t));
+    CHECK(b.take(t));
+    CHECK_FALSE(b.take(t));
+    CHECK_FALSE(b.take(t + std::chrono::milliseconds(50))); // half a token
+    CHECK(b.take(t + std::chrono::milliseconds(110)));
+    CHECK_FALSE(b.take(t + std::chrono::milliseconds(110)));
+    CHECK(b.take(t + std::chrono::seconds(10)));
+    CHECK(b.take(t + std::chrono::seconds(10)));
+    CHECK(b.take(t + std::chrono::seconds(10)));
+    CHECK_FALSE(b.take(t + std::chrono::seconds(10))); // the burst caps what is saved up
 }
