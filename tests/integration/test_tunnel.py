@@ -243,12 +243,16 @@ def scenario(workdir, io, family, quick):
     b = NsNode(workdir, 1, ca.issue("node/b"),
                {"listen": fmt(under[1], 7946), "peers": [fmt(under[0], 7946)]}, tunnel)
     nodes = [a, b]
+    mon = None
     try:
+        # The monitor listens on a before b exists: the tunnel cannot come up
+        # earlier, so its tunnel_up event cannot be missed.
         for n in nodes:
             if not check(f"{label}: meshd {n.name} starts with the tunnel", n.start(),
                          n.logtext()[-1500:]):
                 return
-        mon = Monitor(a.socket)
+            if mon is None:
+                mon = Monitor(a.socket)
         st = a.call("status").get("result", {}).get("tunnel", {})
         check(f"{label}: status shows the tunnel, its I/O design and workers",
               st.get("state") == "ok" and st.get("io") == io and st.get("workers") == 2 and
