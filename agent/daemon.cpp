@@ -143,6 +143,8 @@ std::string Daemon::start()
     mesh_ = std::make_unique<MeshService>(loop_, config_, metrics_, publish);
 #if MESHD_HAVE_BPF
     probes_ = std::make_unique<ProbeService>(loop_, config_, metrics_);
+    mesh_->onNeighbors(
+        [this](const std::vector<batman::NeighborEntry> &n) { probes_->setNeighbors(n); });
 #endif
     if (!config_.spiffe.trustDomain.empty()) {
         identity_ = std::make_unique<IdentityService>(loop_, config_, metrics_, publish);

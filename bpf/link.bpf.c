@@ -5,7 +5,8 @@
  * to __sk_buff data is UAPI too). Counts frames per
  * (interface, neighbour, direction) and per batman-adv packet type, and
  * measures loss from the sequence numbers of each neighbour's own OGMs
- * (BATMAN_IV) or ELP probes (BATMAN_V). Never drops or changes a frame,
+ * (BATMAN_IV) or ELP probes (BATMAN_V). Only the batman-adv neighbours that
+ * userspace lists get entries of their own (see link_abi.h). Never drops or changes a frame,
  * and answers TC_ACT_UNSPEC so that the filters after it on the same hook
  * still run (TC_ACT_OK would end the chain). */
 #include <linux/bpf.h>
@@ -18,27 +19,52 @@
 
 #define ETH_P_BATMAN 0x4305
 
+/* Written by userspace: the batman-adv neighbours of each hard interface. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, MESHD_LINK_MAX_NEIGHBORS * 2);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESHD_LINK_MAX_NEIGHBORS);
+	__type(key, struct meshd_loss_key);
+	__type(value, __u8);
+} neighbors SEC(".maps");
+
+/* Neighbours in both directions, plus "other" both ways and broadcast
+ * (sent) per interface: the keys are bounded, so no entry is ever evicted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MESHD_LINK_MAX_NEIGHBORS * 2 + MESHD_LINK_MAX_HARDIFS * 3);
 	__type(key, struct meshd_link_key);
 	__type(value, struct meshd_link_value);
 } link_counters SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MESHD_LINK_MAX_NEIGHBORS);
 	__type(key, struct meshd_loss_key);
 	__type(value, struct meshd_loss_value);
 } loss SEC(".maps");
 
+static __always_inline int is_neighbor(__u32 ifindex, const __u8 *mac)
+{
+	struct meshd_loss_key k = {.ifindex = ifindex};
+
+	__builtin_memcpy(k.mac, mac, 6);
+	return bpf_map_lookup_elem(&neighbors, &k) != NULL;
+}
+
+static __always_inline int is_broadcast(const __u8 *m)
+{
+	return (m[0] & m[1] & m[2] & m[3] & m[4] & m[5]) == 0xff;
+}
+
 static __always_inline void count_link(__u32 ifindex, __u8 dir, const __u8 *mac, __u32 len,
-					__u8 type)
+					__u8 type, int neighbor)
 {
 	struct meshd_link_key k = {.ifindex = ifindex, .dir = dir};
 	struct meshd_link_value *v;
 
-	__builtin_memcpy(k.mac, mac, 6);
+	/* Not a neighbour: the all-zero "other" key. */
+	if (neighbor || (dir == MESHD_DIR_TX && is_broadcast(mac)))
+		__builtin_memcpy(k.mac, mac, 6);
 	v = bpf_map_lookup_elem(&link_counters, &k);
 	if (v) {
 		/* Per-CPU values: no atomics needed. */
@@ -124,6 +150,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct ethhdr eth;
 	__u8 bat[2];
 	__u8 type;
+	int neighbor;
 
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -150,6 +177,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			goto count;
 		}
 	}
+	neighbor = is_neighbor(skb->ifindex, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest);
 	switch (bat[0]) {
 	case BATADV_IV_OGM: type = MESHD_FT_OGM; break;
 	case BATADV_OGM2: type = MESHD_FT_OGM2; break;
@@ -162,7 +190,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	default: type = MESHD_FT_OTHER_BATMAN; break;
 	}
 
-	if (dir == MESHD_DIR_RX && type == MESHD_FT_ELP) {
+	if (!neighbor) {
+		/* No loss state for strangers. */
+	} else if (dir == MESHD_DIR_RX && type == MESHD_FT_ELP) {
 		/* batadv_elp_packet: type, version, orig[6], seqno (be32). ELP is
 		 * never forwarded and its sequence is per sending hard interface,
 		 * so the frame's source names the link; orig is the sender's
@@ -207,9 +237,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 				break;
 		}
 	}
-count:
 	count_link(skb->ifindex, dir, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest, skb->len,
-		   type);
+		   type, neighbor);
+	return TC_ACT_UNSPEC;
+count:
+	/* Not batman-adv, or too short to be: counted, never parsed. */
+	neighbor = is_neighbor(skb->ifindex, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest);
+	count_link(skb->ifindex, dir, dir == MESHD_DIR_RX ? eth.h_source : eth.h_dest, skb->len,
+		   type, neighbor);
 	return TC_ACT_UNSPEC;
 }
 

@@ -6,8 +6,16 @@
 
 #include <linux/types.h>
 
-/* Neighbours tracked per map (LRU: the least recently seen go first). */
+/* batman-adv neighbours tracked (all hard interfaces together). Only they
+ * get counters and loss state of their own: userspace writes them into the
+ * neighbors map from batman-adv's neighbour table, and every other source
+ * (or destination) MAC of a link is counted under the all-zero MAC, one
+ * entry per interface and direction. So a station that sends from
+ * thousands of forged addresses can neither grow the maps nor push a real
+ * neighbour's state out. */
 #define MESHD_LINK_MAX_NEIGHBORS 1024
+/* Hard interfaces with an "other" and a broadcast entry each. */
+#define MESHD_LINK_MAX_HARDIFS 64
 /* A sequence number jump larger than this is a restart, not a loss. */
 #define MESHD_LINK_MAX_GAP 256
 

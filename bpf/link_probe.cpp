@@ -126,9 +126,11 @@ int LinkProbe::read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *t
             for (const auto &x : v) {
                 c.packets += x.packets;
                 c.bytes += x.bytes;
-                for (std::uint8_t t = 0; t < MESHD_FT_MAX; t++)
+                for (std::uint8_t t = 0; t < MESHD_FT_MAX; t++) {
+                    c.types[t] += x.types[t];
                     if (x.types[t])
                         byType[{k.ifindex, k.dir, t}] += x.types[t];
+                }
             }
             if (links)
                 links->push_back(c);
@@ -137,6 +139,107 @@ int LinkProbe::read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *t
         for (const auto &[key, n] : byType)
             types->push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
     return err;
+}
+
+void LinkProbe::retireCounter(const meshd_link_key &key, std::vector<LinkCounter> &retired)
+{
+    int fd = bpf_map__fd(skel_->maps.link_counters);
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0)
+        return;
+    std::vector<meshd_link_value> values(static_cast<std::size_t>(cpus));
+    if (bpf_map_lookup_elem(fd, &key, values.data()) == 0) {
+        LinkCounter c;
+        c.ifindex = key.ifindex;
+        std::memcpy(c.neighbor.data(), key.mac, 6);
+        c.dir = key.dir;
+        for (const auto &x : values) {
+            c.packets += x.packets;
+            c.bytes += x.bytes;
+            for (unsigned t = 0; t < MESHD_FT_MAX; t++)
+                c.types[t] += x.types[t];
+        }
+        retired.push_back(c);
+    }
+    // Frames counted between the lookup and the delete are lost: a few at
+    // most, once, when a neighbour leaves.
+    bpf_map_delete_elem(fd, &key);
+}
+
+int LinkProbe::setNeighbors(const std::set<NeighborKey> &want, std::vector<LinkCounter> &retired)
+{
+    if (!skel_)
+        return -ENOENT;
+    int nfd = bpf_map__fd(skel_->maps.neighbors);
+    std::set<NeighborKey> have;
+    meshd_loss_key key{}, next{};
+    meshd_loss_key *prev = nullptr;
+    while (bpf_map_get_next_key(nfd, prev, &next) == 0) {
+        MacBytes mac;
+        std::memcpy(mac.data(), next.mac, 6);
+        have.insert({next.ifindex, mac});
+        key = next;
+        prev = &key;
+    }
+    int err = 0;
+    for (const auto &[ifindex, mac] : have) {
+        if (want.count({ifindex, mac}))
+            continue;
+        meshd_loss_key k{};
+        k.ifindex = ifindex;
+        std::memcpy(k.mac, mac.data(), 6);
+        bpf_map_delete_elem(nfd, &k);
+        bpf_map_delete_elem(bpf_map__fd(skel_->maps.loss), &k);
+        for (std::uint8_t dir : {MESHD_DIR_RX, MESHD_DIR_TX}) {
+            meshd_link_key lk{};
+            lk.ifindex = ifindex;
+            std::memcpy(lk.mac, mac.data(), 6);
+            lk.dir = dir;
+            retireCounter(lk, retired);
+        }
+    }
+    const std::uint8_t one = 1;
+    for (const auto &[ifindex, mac] : want) {
+        if (have.count({ifindex, mac}))
+            continue;
+        meshd_loss_key k{};
+        k.ifindex = ifindex;
+        std::memcpy(k.mac, mac.data(), 6);
+        if (bpf_map_update_elem(nfd, &k, &one, BPF_NOEXIST) < 0 && err == 0)
+            err = -errno; // E2BIG: more neighbours than the map holds
+    }
+    return err;
+}
+
+void LinkProbe::dropInterface(std::uint32_t ifindex, std::vector<LinkCounter> &retired)
+{
+    if (!skel_)
+        return;
+    std::vector<meshd_link_key> counters;
+    int cfd = bpf_map__fd(skel_->maps.link_counters);
+    meshd_link_key lk{}, lnext{};
+    meshd_link_key *lprev = nullptr;
+    while (bpf_map_get_next_key(cfd, lprev, &lnext) == 0) {
+        if (lnext.ifindex == ifindex)
+            counters.push_back(lnext);
+        lk = lnext;
+        lprev = &lk;
+    }
+    for (const auto &k : counters)
+        retireCounter(k, retired);
+    for (int fd : {bpf_map__fd(skel_->maps.neighbors), bpf_map__fd(skel_->maps.loss)}) {
+        std::vector<meshd_loss_key> keys;
+        meshd_loss_key key{}, next{};
+        meshd_loss_key *prev = nullptr;
+        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+            if (next.ifindex == ifindex)
+                keys.push_back(next);
+            key = next;
+            prev = &key;
+        }
+        for (const auto &k : keys)
+            bpf_map_delete_elem(fd, &k);
+    }
 }
 
 int LinkProbe::readLinks(std::vector<LinkCounter> &out) const

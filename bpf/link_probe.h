@@ -4,7 +4,9 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "link_abi.h"
@@ -15,13 +17,21 @@ namespace bpfprobe {
 
 using MacBytes = std::array<std::uint8_t, 6>;
 
+// The MAC that the frames of every source (or destination) that is not a
+// neighbour are counted under.
+inline constexpr MacBytes otherMac{};
+
 struct LinkCounter {
     std::uint32_t ifindex = 0;
-    MacBytes neighbor{};
+    MacBytes neighbor{};  // otherMac: everyone who is not a neighbour
     std::uint8_t dir = 0; // MESHD_DIR_RX or MESHD_DIR_TX
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;
+    std::array<std::uint64_t, MESHD_FT_MAX> types{}; // frames by enum meshd_frame_type
 };
+
+// An interface and a neighbour's MAC on it.
+using NeighborKey = std::pair<std::uint32_t, MacBytes>;
 
 struct TypeCounter {
     std::uint32_t ifindex = 0;
@@ -66,6 +76,16 @@ public:
     void forget(int ifindex) { attached_.erase(ifindex); }
     const std::map<int, bool> &attached() const { return attached_; } // ifindex -> hook created by us
 
+    // Makes `want` the neighbours that get counters and loss state of their
+    // own (at most MESHD_LINK_MAX_NEIGHBORS; the rest count as other). The
+    // counters of neighbours that are no longer wanted are removed and
+    // appended to `retired`, so that totals can stay monotonic. 0 or -errno
+    // (of the first failure; the rest is still applied).
+    int setNeighbors(const std::set<NeighborKey> &want, std::vector<LinkCounter> &retired);
+    // Removes every entry of an interface (detached or gone), appending its
+    // counters to `retired`.
+    void dropInterface(std::uint32_t ifindex, std::vector<LinkCounter> &retired);
+
     // Reads the maps (summing per-CPU values). 0 or -errno.
     int readLinks(std::vector<LinkCounter> &out) const;
     int readTypes(std::vector<TypeCounter> &out) const;
@@ -79,6 +99,8 @@ public:
 
 private:
     int read(std::vector<LinkCounter> *links, std::vector<TypeCounter> *types) const;
+    // Deletes one counter entry, appending its last value to `retired`.
+    void retireCounter(const meshd_link_key &key, std::vector<LinkCounter> &retired);
 
     link_bpf *skel_ = nullptr;
     std::map<int, bool> attached_;

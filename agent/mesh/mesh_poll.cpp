@@ -198,6 +198,8 @@ void MeshService::finishPoll()
         tq.push_back({n.neighbor, n.hardif.str(), n.tq});
     updateMetrics(tq, r->neighbors, r->hardifs, r->gateways.size(), r->localTt.size(),
                   r->globalTt.size());
+    if (neighborsObserver_)
+        neighborsObserver_(r->neighbors);
     polls_++;
     if (pollAgain_) {
         pollAgain_ = false;

@@ -51,6 +51,11 @@ public:
 
     void registerCommands(CommandRegistry &commands);
     nlohmann::json status();
+    // Called with batman-adv's neighbour table after each poll.
+    void onNeighbors(std::function<void(const std::vector<batman::NeighborEntry> &)> observer)
+    {
+        neighborsObserver_ = std::move(observer);
+    }
     // The kernel's routing algorithms, [] without batman-adv.
     nlohmann::json routingAlgorithms();
 
@@ -74,6 +79,7 @@ private:
     void startStep();
     void pumpPoll();
     void pumpPollTurn();
+    std::function<void(const std::vector<batman::NeighborEntry> &)> neighborsObserver_;
     bool reopenStream_ = false; // the batadv family may have changed: resolve it again
     void endPoll(const char *step, int err);
     void finishPoll();

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <dirent.h>
 #include <net/if.h>
 #include <prometheus/family.h>
@@ -12,14 +13,15 @@
 
 #include "control_protocol.h"
 #include "counter_snapshot.h"
-#include "link_probe.h"
-#include "netdev.h"
-#include "tcp_probe.h"
 #include "drops_probe.h"
-#include "sojourn_probe.h"
 #include "kernel_btf.h"
+#include "link_probe.h"
 #include "log.h"
 #include "metrics.h"
+#include "netdev.h"
+#include "sojourn_probe.h"
+#include "tables.h"
+#include "tcp_probe.h"
 
 namespace meshd {
 
@@ -419,6 +421,9 @@ void ProbeService::attachHardifs(const std::map<int, std::string> &want)
             link_->detach(it->first);
         else
             link_->forget(it->first);
+        std::vector<bpfprobe::LinkCounter> gone;
+        link_->dropInterface(static_cast<std::uint32_t>(it->first), gone);
+        retire(gone); // while its name is still known
         LOG(Info, "probes", "link probe detached from %s", it->second.c_str());
         it = hardifs_.erase(it);
     }
@@ -445,12 +450,71 @@ void ProbeService::attachHardifs(const std::map<int, std::string> &want)
     loaded_.Add({{"probe", "link"}}).Set(attachErrors_.empty() ? 1 : 0);
 }
 
+void ProbeService::setNeighbors(const std::vector<batman::NeighborEntry> &neighbors)
+{
+    neighbors_.clear();
+    for (const auto &n : neighbors)
+        if (neighbors_.size() < MESHD_LINK_MAX_NEIGHBORS)
+            neighbors_.insert({n.hardifIndex, n.neighbor.bytes});
+}
+
+namespace
+{
+
+std::string rowName(const bpfprobe::MacBytes &mac)
+{
+    return mac == bpfprobe::otherMac ? "other" : macString(mac);
+}
+
+} // namespace
+
+void ProbeService::retire(const std::vector<bpfprobe::LinkCounter> &gone)
+{
+    for (const auto &c : gone) {
+        auto it = hardifs_.find(static_cast<int>(c.ifindex));
+        if (it == hardifs_.end())
+            continue;
+        const std::string &h = it->second;
+        bool known = false;
+        for (const auto &[key, n] : retiredTypes_)
+            known = known || std::get<0>(key) == h;
+        if (!known) {
+            std::set<std::string> names;
+            for (const auto &[key, n] : retiredTypes_)
+                names.insert(std::get<0>(key));
+            if (names.size() >= retiredInterfacesMax)
+                continue; // a bound on names, not on counts
+        }
+        for (std::uint8_t t = 0; t < MESHD_FT_MAX; t++)
+            retiredTypes_[{h, c.dir, t}] += c.types[t];
+        // A neighbour's own row leaves with it; "other" and broadcast stay.
+        if (c.neighbor == bpfprobe::otherMac ||
+            c.neighbor == bpfprobe::MacBytes{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
+            auto &r = retiredRows_[{h, rowName(c.neighbor), c.dir}];
+            r.first += c.packets;
+            r.second += c.bytes;
+        }
+    }
+}
+
 void ProbeService::readMaps()
 {
+    // Only batman-adv's neighbours on attached interfaces get entries of
+    // their own; what the probe had counted for those that left is kept.
+    std::set<bpfprobe::NeighborKey> want;
+    for (const auto &n : neighbors_)
+        if (hardifs_.count(static_cast<int>(n.first)))
+            want.insert(n);
+    std::vector<bpfprobe::LinkCounter> gone;
+    if (int err = link_->setNeighbors(want, gone); err < 0)
+        LOG_LIMITED("probe-neighbors", Warning, "probes",
+                    "cannot give the link probe every neighbour (%zu): %s", want.size(),
+                    strerror(-err));
+    retire(gone);
+
     std::vector<bpfprobe::LinkCounter> links;
-    std::vector<bpfprobe::TypeCounter> types;
     std::vector<bpfprobe::LossCounter> loss;
-    if (link_->readLinks(links) < 0 || link_->readTypes(types) < 0 || link_->readLoss(loss) < 0) {
+    if (link_->readLinks(links) < 0 || link_->readLoss(loss) < 0) {
         LOG_LIMITED("probe-read", Warning, "probes", "reading the link probe's maps failed");
         return;
     }
@@ -460,26 +524,54 @@ void ProbeService::readMaps()
     };
     std::map<CounterSnapshot::Labels, double> packets, bytes, frames;
     std::map<NeighborKey, json> rows;
+    std::set<std::string> attachedNames;
+    for (const auto &[ifindex, h] : hardifs_)
+        attachedNames.insert(h);
+    // Totals of removed entries first, then what the map holds now.
+    for (const auto &[key, n] : retiredTypes_)
+        if (attachedNames.count(std::get<0>(key)))
+            frames[{{"hardif", std::get<0>(key)},
+                    {"direction", std::get<1>(key) == MESHD_DIR_RX ? "rx" : "tx"},
+                    {"type", bpfprobe::frameTypeName(std::get<2>(key))}}] += static_cast<double>(n);
+    std::map<std::tuple<std::string, std::string, std::uint8_t>,
+             std::pair<std::uint64_t, std::uint64_t>>
+        rowTotals;
+    for (const auto &[key, v] : retiredRows_)
+        if (attachedNames.count(std::get<0>(key)))
+            rowTotals[key] = v;
+    std::map<std::tuple<std::string, std::string>, std::uint32_t> rowIfindex;
     for (const auto &c : links) {
         const std::string *h = name(c.ifindex);
         if (!h)
             continue; // an interface no longer attached
-        std::string mac = macString(c.neighbor);
-        const char *dir = c.dir == MESHD_DIR_RX ? "rx" : "tx";
-        CounterSnapshot::Labels l = {{"hardif", *h}, {"neighbor", mac}, {"direction", dir}};
-        packets[l] = static_cast<double>(c.packets);
-        bytes[l] = static_cast<double>(c.bytes);
-        json &row = rows[{c.ifindex, mac}];
-        row["hardif"] = *h;
-        row["neighbor"] = mac;
-        row[std::string(dir) + "_packets"] = c.packets;
-        row[std::string(dir) + "_bytes"] = c.bytes;
+        auto &t = rowTotals[{*h, rowName(c.neighbor), c.dir}];
+        t.first += c.packets;
+        t.second += c.bytes;
+        rowIfindex[{*h, rowName(c.neighbor)}] = c.ifindex;
+        for (std::uint8_t ty = 0; ty < MESHD_FT_MAX; ty++)
+            if (c.types[ty])
+                frames[{{"hardif", *h},
+                        {"direction", c.dir == MESHD_DIR_RX ? "rx" : "tx"},
+                        {"type", bpfprobe::frameTypeName(ty)}}] += static_cast<double>(c.types[ty]);
     }
-    for (const auto &c : types)
-        if (const std::string *h = name(c.ifindex))
-            frames[{{"hardif", *h},
-                    {"direction", c.dir == MESHD_DIR_RX ? "rx" : "tx"},
-                    {"type", bpfprobe::frameTypeName(c.type)}}] += static_cast<double>(c.packets);
+    for (const auto &[key, v] : rowTotals) {
+        const auto &[h, mac, d] = key;
+        const char *dir = d == MESHD_DIR_RX ? "rx" : "tx";
+        CounterSnapshot::Labels l = {{"hardif", h}, {"neighbor", mac}, {"direction", dir}};
+        packets[l] = static_cast<double>(v.first);
+        bytes[l] = static_cast<double>(v.second);
+        auto ifi = rowIfindex.find({h, mac});
+        std::uint32_t ifindex = ifi != rowIfindex.end() ? ifi->second : 0;
+        if (ifi == rowIfindex.end())
+            for (const auto &[i, n] : hardifs_)
+                if (n == h)
+                    ifindex = static_cast<std::uint32_t>(i);
+        json &row = rows[{ifindex, mac}];
+        row["hardif"] = h;
+        row["neighbor"] = mac;
+        row[std::string(dir) + "_packets"] = v.first;
+        row[std::string(dir) + "_bytes"] = v.second;
+    }
     packets_->replace(std::move(packets));
     bytes_->replace(std::move(bytes));
     frameTypes_->replace(std::move(frames));

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "config.h"
@@ -18,7 +22,12 @@ class LinkProbe;
 class TcpProbe;
 class DropProbe;
 class SojournProbe;
+struct LinkCounter;
 } // namespace bpfprobe
+namespace batman
+{
+struct NeighborEntry;
+} // namespace batman
 namespace prometheus {
 template <typename T> class Family;
 class Gauge;
@@ -42,6 +51,10 @@ public:
 
     void start();
     void stop();
+    // batman-adv's neighbours as of the mesh's last poll: only they get
+    // counters and loss state of their own (the probe counts the rest as
+    // neighbor "other").
+    void setNeighbors(const std::vector<batman::NeighborEntry> &neighbors);
     void registerCommands(CommandRegistry &commands);
     nlohmann::json status() const;
 
@@ -49,6 +62,8 @@ private:
     void tick();
     void attachHardifs(const std::map<int, std::string> &want); // ifindex -> name
     void readMaps();
+    // Keeps what removed map entries had counted, for monotonic totals.
+    void retire(const std::vector<bpfprobe::LinkCounter> &gone);
     void readTcp();
     void readDrops();
     void readDevices(const std::map<int, std::string> &hardifs);
@@ -80,6 +95,17 @@ private:
     using NeighborKey = std::tuple<std::uint32_t, std::string>; // ifindex, MAC
     std::map<NeighborKey, std::deque<Sample>> lossHistory_;
     nlohmann::json links_ = nlohmann::json::array(); // as of the last read
+    std::set<std::pair<std::uint32_t, std::array<std::uint8_t, 6>>> neighbors_; // ifindex, MAC
+    // What removed entries had counted, by hard interface name so that an
+    // interface made anew (a new ifindex) continues its totals: frames by
+    // (hardif, direction, type), and packets and bytes of the "other" and
+    // broadcast rows by (hardif, row, direction). Bounded by the names of
+    // hard interfaces seen (at most retiredInterfacesMax).
+    static constexpr std::size_t retiredInterfacesMax = 256;
+    std::map<std::tuple<std::string, std::uint8_t, std::uint8_t>, std::uint64_t> retiredTypes_;
+    std::map<std::tuple<std::string, std::string, std::uint8_t>,
+             std::pair<std::uint64_t, std::uint64_t>>
+        retiredRows_;
 
     prometheus::Family<prometheus::Gauge> &loaded_;
     prometheus::Family<prometheus::Gauge> &lossRatio_;

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <linux/pkt_cls.h>
 #include <map>
+#include <net/if.h>
+#include <set>
 #include <vector>
 
 #include "link_probe.h"
@@ -78,13 +80,23 @@ Bytes batman(std::uint8_t type, std::size_t len = 40)
     return p;
 }
 
+// BPF_PROG_TEST_RUN hands tc programs a packet "received" on loopback.
+std::uint32_t lo()
+{
+    return if_nametoindex("lo");
+}
+
 struct Fixture {
     LinkProbe probe;
-    Fixture()
+    // a and b are batman-adv neighbours unless a test says otherwise.
+    explicit Fixture(std::set<NeighborKey> neighbors = {{lo(), a}, {lo(), b}})
     {
         std::string why = probe.load();
         INFO(why);
         REQUIRE(why.empty());
+        std::vector<LinkCounter> retired;
+        REQUIRE(probe.setNeighbors(neighbors, retired) == 0);
+        REQUIRE(retired.empty());
     }
     // Runs one frame through a program; returns its verdict.
     int run(int fd, Bytes data)
@@ -268,11 +280,16 @@ TEST_CASE("ELP sequence numbers give loss for BATMAN_V", "[bpf]")
 
 TEST_CASE("more neighbours than one read batch are all read back", "[bpf]")
 {
-    Fixture f;
-    for (int i = 0; i < 600; i++) {
-        MacBytes m{0x02, 0x10, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
-        f.rx(frame(us, m, 0x0800, {}, 64 + i % 7));
-    }
+    auto mac = [](int i) {
+        return MacBytes{
+            0x02, 0x10, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    };
+    std::set<NeighborKey> many;
+    for (int i = 0; i < 600; i++)
+        many.insert({lo(), mac(i)});
+    Fixture f(many);
+    for (int i = 0; i < 600; i++)
+        f.rx(frame(us, mac(i), 0x0800, {}, 64 + i % 7));
     std::vector<LinkCounter> v;
     REQUIRE(f.probe.readLinks(v) == 0);
     CHECK(v.size() == 600);
@@ -286,4 +303,99 @@ TEST_CASE("more neighbours than one read batch are all read back", "[bpf]")
     for (int i = 0; i < 600; i++)
         want += 64 + i % 7;
     CHECK(bytes == want);
+}
+
+TEST_CASE("strangers share one row and get no loss state; neighbours keep theirs", "[bpf]")
+{
+    Fixture f; // neighbours a and b
+    // 5000 forged sources send OGMs of their own and IPv4 frames, between a's OGMs.
+    std::uint32_t seq = 1;
+    for (int i = 0; i < 5000; i++) {
+        MacBytes forged{0x02,
+                        0x66,
+                        static_cast<std::uint8_t>(i >> 16),
+                        static_cast<std::uint8_t>(i >> 8),
+                        static_cast<std::uint8_t>(i),
+                        0x01};
+        f.rx(frame(us, forged, 0x4305, ogm(forged, 7)));
+        f.rx(frame(us, forged, 0x0800, {}, 60));
+        if (i % 100 == 0)
+            f.rx(frame(us, a, 0x4305, ogm(a, seq++)));
+    }
+    auto m = f.links();
+    CHECK(m.size() == 2); // a, and everyone else
+    REQUIRE(m.count({otherMac, MESHD_DIR_RX}));
+    CHECK(m[{otherMac, MESHD_DIR_RX}].packets == 10000);
+    CHECK(m[{otherMac, MESHD_DIR_RX}].types[MESHD_FT_OGM] == 5000);
+    CHECK(m[{otherMac, MESHD_DIR_RX}].types[MESHD_FT_NON_BATMAN] == 5000);
+    CHECK(m[{a, MESHD_DIR_RX}].packets == 50);
+    std::vector<LossCounter> loss;
+    REQUIRE(f.probe.readLoss(loss) == 0);
+    REQUIRE(loss.size() == 1); // a's only
+    CHECK(loss[0].neighbor == a);
+    CHECK(loss[0].value.received == 50);
+    CHECK(loss[0].value.lost == 0);
+    CHECK(f.types(MESHD_DIR_RX)["ogm"] == 5050);
+
+    // Sent frames: to a neighbour its own row, to broadcast one row, the rest other.
+    const MacBytes bcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    f.tx(frame(bcast, us, 0x4305, ogm(us, 1)));
+    f.tx(frame(b, us, 0x4305, batman(0x40)));
+    f.tx(frame(MacBytes{0x33, 0x33, 0, 0, 0, 1}, us, 0x86dd, {}, 80));
+    f.tx(frame(far, us, 0x0800, {}, 80));
+    m = f.links();
+    CHECK(m[{bcast, MESHD_DIR_TX}].packets == 1);
+    CHECK(m[{b, MESHD_DIR_TX}].packets == 1);
+    CHECK(m[{otherMac, MESHD_DIR_TX}].packets == 2);
+    CHECK(m.size() == 5);
+}
+
+TEST_CASE("a neighbour that leaves hands back its counters and its loss state goes", "[bpf]")
+{
+    Fixture f;
+    for (std::uint32_t s : {1u, 2u, 4u})
+        f.rx(frame(us, a, 0x4305, ogm(a, s)));
+    f.tx(frame(a, us, 0x0800, {}, 100));
+    f.rx(frame(us, b, 0x0800, {}, 60));
+    std::vector<LinkCounter> retired;
+    REQUIRE(f.probe.setNeighbors({{lo(), b}}, retired) == 0);
+    REQUIRE(retired.size() == 2); // a's rx and tx rows
+    std::uint64_t packets = 0, ogms = 0;
+    for (const auto &c : retired) {
+        CHECK(c.neighbor == a);
+        packets += c.packets;
+        ogms += c.types[MESHD_FT_OGM];
+    }
+    CHECK(packets == 4);
+    CHECK(ogms == 3);
+    auto m = f.links();
+    CHECK(m.count({a, MESHD_DIR_RX}) == 0);
+    CHECK(m.count({b, MESHD_DIR_RX}) == 1);
+    std::vector<LossCounter> loss;
+    REQUIRE(f.probe.readLoss(loss) == 0);
+    CHECK(loss.empty());
+    // From now on a is a stranger.
+    f.rx(frame(us, a, 0x4305, ogm(a, 5)));
+    m = f.links();
+    CHECK(m[{otherMac, MESHD_DIR_RX}].packets == 1);
+    REQUIRE(f.probe.readLoss(loss) == 0);
+    CHECK(loss.empty());
+
+    // An interface that goes: every entry of it is handed back.
+    retired.clear();
+    f.probe.dropInterface(lo(), retired);
+    CHECK(retired.size() == 2); // b rx, other rx
+    CHECK(f.links().empty());
+}
+
+TEST_CASE("the neighbour table holds MESHD_LINK_MAX_NEIGHBORS and says when it is full", "[bpf]")
+{
+    std::set<NeighborKey> many;
+    for (int i = 0; i < MESHD_LINK_MAX_NEIGHBORS + 10; i++)
+        many.insert({lo(), MacBytes{0x02, 0x20, 0, 0, static_cast<std::uint8_t>(i >> 8),
+                                    static_cast<std::uint8_t>(i)}});
+    LinkProbe probe;
+    REQUIRE(probe.load().empty());
+    std::vector<LinkCounter> retired;
+    CHECK(probe.setNeighbors(many, retired) == -E2BIG);
 }

@@ -66,6 +66,8 @@ check "n1: meshd_link_loss_ratio for n2 is exported ($m)" jq -n -e --argjson l "
 
 # An interface that goes away and comes back gets the probe again (a new
 # ifindex): manage mode re-attaches it to bat0, the probe follows.
+ogm_n3() { metric n1 'meshd_link_frames_total{direction="rx",hardif="l-n3",type="ogm"}' | cut -d. -f1; }
+ogm_before=$(ogm_n3)
 on n1 ip link del l-n3
 topology <<T
 link n1 n3
@@ -75,6 +77,11 @@ eventually_json "n1: the link probe is attached to the re-created l-n3" \
 n3mac=$(on n3 ip -j link show l-n1 | jq -r '.[0].address')
 back() { [ "$(rx "$n3mac" l-n3)" -gt 3 ]; }
 check "n1: frames from n3 are counted again on the new l-n3" wait_until 20 back
+ogm_after=$(ogm_n3)
+check "n1: meshd_link_frames_total of l-n3 went on from where it was ($ogm_before, then $ogm_after)" \
+    test "${ogm_after:-0}" -ge "${ogm_before:-1}"
+check_json "n1: no per-MAC rows but the neighbours', broadcast and other" \
+    "all(.[]; .neighbor == \"other\" or .neighbor == \"ff:ff:ff:ff:ff:ff\" or .neighbor == \"$n2mac\" or .neighbor == \"$n3mac\")" ctl n1 --json links
 
 for n in n1 n2 n3; do meshd_stop $n; done
 # tc itself must answer: a failing `tc filter show` is not "no filter".
