@@ -360,33 +360,80 @@ bool TlsSession::verifyPeer(X509_STORE_CTX *store)
             if (X509 *cert = sk_X509_value(untrusted, i); cert != leaf)
                 intermediates.push_back(cert);
 
-    auto result =
-        validateSvid(leaf, intermediates, context_->bundles(), std::chrono::system_clock::now());
-    if (auto *err = std::get_if<SvidError>(&result)) {
-        PeerVerdict verdict = peerVerdictOf(err->kind);
-        std::string who = "peer certificate";
-        if (verdict != PeerVerdict::InvalidSvid) {
-            auto named = checkLeaf(leaf);
-            if (auto *id = std::get_if<SpiffeId>(&named))
-                who = "peer " + id->str();
-        }
-        ERR_clear_error();
-        return refuse(store, verdict, x509ErrorOf(err->kind), who + ": " + err->message);
-    }
-    auto &id = std::get<SpiffeId>(result);
-    if (auto refused = context_->authorizer().authorize(id))
-        return refuse(store, PeerVerdict::Unauthorized, X509_V_ERR_APPLICATION_VERIFICATION,
-                      "peer " + id.str() + " refused by the authorizer (" +
-                          context_->authorizer().describe() + "): " + *refused);
-    if (expected_)
-        if (auto refused = expected_->authorize(id))
-            return refuse(store, PeerVerdict::Unauthorized, X509_V_ERR_APPLICATION_VERIFICATION,
-                          "peer " + id.str() + " is not the expected peer: " + *refused);
+    Judgement j = judge(leaf, intermediates, *context_, std::chrono::system_clock::now());
+    if (j.verdict != PeerVerdict::Ok)
+        return refuse(store, j.verdict,
+                      j.invalidSvid ? x509ErrorOf(j.svidError)
+                                    : X509_V_ERR_APPLICATION_VERIFICATION,
+                      j.message);
 
     peerNotAfter_ = asn1TimePoint(X509_get0_notAfter(leaf));
-    peerId_ = std::move(id);
+    peerId_ = std::move(*j.id);
+    // Kept to judge the peer again when the bundles or the authorizer change.
+    peerChain_.clear();
+    X509_up_ref(leaf);
+    peerChain_.emplace_back(leaf);
+    for (X509 *cert : intermediates) {
+        X509_up_ref(cert);
+        peerChain_.emplace_back(cert);
+    }
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return true;
+}
+
+TlsSession::Judgement TlsSession::judge(X509 *leaf, std::span<X509 *const> intermediates,
+                                        const TlsContext &context,
+                                        std::chrono::system_clock::time_point at) const
+{
+    Judgement j;
+    auto result = validateSvid(leaf, intermediates, context.bundles(), at);
+    if (auto *err = std::get_if<SvidError>(&result)) {
+        j.verdict = peerVerdictOf(err->kind);
+        j.invalidSvid = true;
+        j.svidError = err->kind;
+        // The ID in a certificate that did not validate is only a claim.
+        std::string who = "a certificate";
+        if (j.verdict != PeerVerdict::InvalidSvid) {
+            auto named = checkLeaf(leaf);
+            if (auto *id = std::get_if<SpiffeId>(&named))
+                who = "a certificate claiming " + id->str();
+        }
+        ERR_clear_error();
+        j.message = who + ": " + err->message;
+        return j;
+    }
+    auto &id = std::get<SpiffeId>(result);
+    if (auto refused = context.authorizer().authorize(id)) {
+        j.verdict = PeerVerdict::Unauthorized;
+        j.message = "peer " + id.str() + " refused by the authorizer (" +
+                    context.authorizer().describe() + "): " + *refused;
+        return j;
+    }
+    if (expected_)
+        if (auto refused = expected_->authorize(id)) {
+            j.verdict = PeerVerdict::Unauthorized;
+            j.message = "peer " + id.str() + " is not the expected peer: " + *refused;
+            return j;
+        }
+    j.id = std::move(id);
+    return j;
+}
+
+PeerVerdict TlsSession::rejudge(const TlsContext &context, std::string *why) const
+{
+    if (peerChain_.empty()) {
+        if (why)
+            *why = "no peer certificate was accepted on this session";
+        return PeerVerdict::NoCertificate;
+    }
+    std::vector<X509 *> intermediates;
+    for (std::size_t i = 1; i < peerChain_.size(); ++i)
+        intermediates.push_back(peerChain_[i].get());
+    Judgement j =
+        judge(peerChain_[0].get(), intermediates, context, std::chrono::system_clock::now());
+    if (why)
+        *why = j.message;
+    return j.verdict;
 }
 
 TlsSession::Status TlsSession::handshake()

@@ -118,6 +118,11 @@ public:
     // After Failed: one line, e.g. "peer spiffe://other.td/x: there is no
     // X.509 bundle for trust domain other.td ..." or the TLS error.
     const std::string &error() const { return error_; }
+    // After Done: judges the peer's certificate chain again, as the
+    // handshake did, against `context`'s bundles and authorizer (and the
+    // session's expected ID), now: Ok, or why the peer would be refused
+    // today (a CA removed from the bundle, an authorizer that changed).
+    PeerVerdict rejudge(const TlsContext &context, std::string *why = nullptr) const;
     // After Done: the peer leaf's NotAfter.
     std::chrono::system_clock::time_point peerNotAfter() const { return peerNotAfter_; }
 
@@ -154,6 +159,16 @@ private:
     int socketErrno_ = 0; // the last send/recv error, for SSL_ERROR_SYSCALL
     bool socketEof_ = false;
     std::optional<SpiffeId> peerId_;
+    Certificates peerChain_; // leaf first, as accepted
+    struct Judgement {
+        PeerVerdict verdict = PeerVerdict::Ok;
+        bool invalidSvid = false; // validateSvid said no (svidError says how)
+        SvidErrorKind svidError{};
+        std::string message;
+        std::optional<SpiffeId> id;
+    };
+    Judgement judge(X509 *leaf, std::span<X509 *const> intermediates, const TlsContext &context,
+                    std::chrono::system_clock::time_point at) const;
     PeerVerdict verdict_ = PeerVerdict::Ok;
     std::string error_;
     std::chrono::system_clock::time_point peerNotAfter_{};

@@ -34,8 +34,8 @@ constexpr const char *handshakeResults[] = {
     "unauthorized", "tls_error", "timeout",   "no_identity",
 };
 constexpr const char *channelErrorReasons[] = {
-    "bad_frame", "bad_hello", "unknown_type", "keepalive_timeout", "io_error", "closed",
-    "peer_svid_expired", "over_limit",
+    "bad_frame", "bad_hello",         "unknown_type", "keepalive_timeout", "io_error",
+    "closed",    "peer_svid_expired", "over_limit",   "peer_untrusted",
 };
 
 } // namespace
@@ -330,6 +330,26 @@ void PeerService::identityChanged()
         for (auto id : ids)
             close(id, "this node's SVID expired", false);
         return;
+    }
+    // New bundles (a CA removed, a trust domain no longer federated) or a
+    // new authorizer: the peers already up are judged again, as a new
+    // handshake would judge them now.
+    auto ctx = identity_.tlsContext();
+    std::vector<std::pair<std::uint64_t, std::string>> refused;
+    for (const auto &[id, c] : conns_) {
+        if (c->link.state() != State::Up && c->link.state() != State::Hello)
+            continue;
+        std::string why;
+        if (!c->link.stillTrusted(*ctx, &why))
+            refused.emplace_back(id, why);
+    }
+    for (const auto &[id, why] : refused) {
+        countError("peer_untrusted");
+        LOG(Warning, "peers",
+            "closing the session with %s: not trusted any more after the "
+            "bundles or the authorizer changed: %s",
+            conns_.at(id)->link.endpoint().c_str(), why.c_str());
+        close(id, "not trusted any more: " + why, true);
     }
     for (std::size_t i = 0; i < peers_.size(); ++i)
         if (peers_[i].conn == 0 && peers_[i].retry == 0)

@@ -79,6 +79,16 @@ void PeerTransport::wantWrite()
         updateEvents(EPOLLIN | EPOLLOUT);
 }
 
+bool PeerTransport::stillTrusted(const spiffe::TlsContext &context, std::string *why) const
+{
+    if (!tls_ || state_ == State::Connecting || state_ == State::Handshaking) {
+        if (why)
+            *why = "the handshake is not done";
+        return false;
+    }
+    return tls_->rejudge(context, why) == spiffe::PeerVerdict::Ok;
+}
+
 bool PeerTransport::silent() const
 {
     // The handshake state leaves TLS_ST_BEFORE with the first message read

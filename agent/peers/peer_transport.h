@@ -91,6 +91,9 @@ public:
     // Still waiting for the first whole TLS message of the peer (a server
     // that has no ClientHello yet): the connection cost its sender nothing.
     bool silent() const;
+    // Once TLS is up: whether `context` would still accept the peer (see
+    // spiffe::TlsSession::rejudge); false before, and `why` says why not.
+    bool stillTrusted(const spiffe::TlsContext &context, std::string *why) const;
     void setUp() { state_ = State::Up; }
     double handshakeSeconds() const { return handshakeSeconds_; }
     const std::optional<spiffe::SpiffeId> &peerId() const { return peerId_; }

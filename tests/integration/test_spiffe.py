@@ -804,6 +804,12 @@ def test_bundle_rotation(w):
           r)
     st = a.identity() or {}
     check("bundle rotation: not an SVID rotation", st.get("rotations") == 1, st)
+    # Sessions that stay up across the end of the overlap.
+    live_old = w.client(a, old_peer, keep=True)
+    live_new = w.client(a, new_peer, keep=True)
+    check("bundle rotation: live sessions of an old-CA and a new-CA peer",
+          live_old.sock is not None and live_new.sock is not None, (live_old, live_new))
+    untrusted = a.metric("meshd_peer_channel_errors_total", reason="peer_untrusted") or 0.0
 
     # End of the overlap: the SVID moves to the new CA, the old CA leaves the bundle.
     w.a3 = w.svid_a(ca=w.ca2)
@@ -812,6 +818,19 @@ def test_bundle_rotation(w):
     agent.push()
     st = wait_not_after(a, w.a3)
     check("bundle rotation: SVID of the new CA applied", st is not None, a.identity())
+    if live_old.sock is not None and live_new.sock is not None:
+        check("bundle rotation: the live session of the removed CA's peer is closed at once",
+              closed_by_meshd(live_old.sock, timeout=3))
+        check("bundle rotation: ... counted as peer_untrusted",
+              wait_for(lambda: (a.metric("meshd_peer_channel_errors_total",
+                                         reason="peer_untrusted") or 0) >= untrusted + 1),
+              a.metric("meshd_peer_channel_errors_total", reason="peer_untrusted"))
+        check("bundle rotation: the new CA's peer stays up",
+              not closed_by_meshd(live_new.sock, timeout=0.5))
+    check("bundle rotation: the log names the claimed ID of the refused session's peer",
+          "not trusted any more" in a.d.logtext() and
+          "a certificate claiming spiffe://td.test/node/old-ca" in a.d.logtext(),
+          a.d.logtext()[-1500:])
     r = wait_for(lambda: (lambda x: x if not x.accepted else None)(w.client(a, old_peer)),
                  timeout=3)
     check("bundle rotation: a peer of the removed CA refused after the overlap", r, r)

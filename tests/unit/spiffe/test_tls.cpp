@@ -389,7 +389,7 @@ TEST_CASE("peers that are not trusted are refused with a verdict", "[spiffe][tls
         CHECK(run.serverStatus == Status::Failed);
         CHECK(run.server.verdict() == PeerVerdict::Untrusted);
         CHECK_THAT(run.server.error(),
-                   Catch::StartsWith("peer spiffe://other.example/node/x: ") &&
+                   Catch::StartsWith("a certificate claiming spiffe://other.example/node/x: ") &&
                        Catch::Contains("no X.509 bundle for trust domain other.example"));
         CHECK_FALSE(run.server.peerId());
         otherSideFails(run.client, run.clientStatus);
@@ -402,8 +402,9 @@ TEST_CASE("peers that are not trusted are refused with a verdict", "[spiffe][tls
         run.handshake();
         CHECK(run.serverStatus == Status::Failed);
         CHECK(run.server.verdict() == PeerVerdict::Untrusted);
-        CHECK_THAT(run.server.error(), Catch::StartsWith("peer spiffe://td.example/node/a: ") &&
-                                           Catch::Contains("does not lead to a CA"));
+        CHECK_THAT(run.server.error(),
+                   Catch::StartsWith("a certificate claiming spiffe://td.example/node/a: ") &&
+                       Catch::Contains("does not lead to a CA"));
         otherSideFails(run.client, run.clientStatus);
     }
     SECTION("a client with an expired SVID")
@@ -441,7 +442,7 @@ TEST_CASE("peers that are not trusted are refused with a verdict", "[spiffe][tls
         CHECK(run.serverStatus == Status::Failed);
         CHECK(run.server.verdict() == PeerVerdict::InvalidSvid);
         CHECK_THAT(run.server.error(),
-                   Catch::StartsWith("peer certificate: ") && Catch::Contains("cA=true"));
+                   Catch::StartsWith("a certificate: ") && Catch::Contains("cA=true"));
         otherSideFails(run.client, run.clientStatus);
     }
     SECTION("a client whose leaf has two URI SANs")
@@ -467,7 +468,8 @@ TEST_CASE("peers that are not trusted are refused with a verdict", "[spiffe][tls
         run.handshake();
         CHECK(run.clientStatus == Status::Failed);
         CHECK(run.client.verdict() == PeerVerdict::Expired);
-        CHECK_THAT(run.client.error(), Catch::StartsWith("peer spiffe://td.example/node/b: "));
+        CHECK_THAT(run.client.error(),
+                   Catch::StartsWith("a certificate claiming spiffe://td.example/node/b: "));
         CHECK_THAT(otherSideFails(run.server, run.serverStatus), Catch::Contains("expired"));
     }
 }
