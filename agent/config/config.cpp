@@ -745,6 +745,16 @@ ConfigResult parseConfig(std::string_view text, const std::string &defaultSocket
         result.errors.push_back({ConfigErrorKind::Syntax, "",
                                  "not valid JSON at " + lineColumn(text, byte) + ": " + detail});
         return result;
+    } catch (const json::exception &e) {
+        // A number too large for a double ("1e400": out_of_range 406) is
+        // reported by an exception of its own; it once ended meshd --check
+        // and a reload with std::terminate.
+        std::string what = e.what();
+        auto space = what.find("] ");
+        result.errors.push_back({ConfigErrorKind::Syntax, "",
+                                 "not valid JSON: " +
+                                     (space == std::string::npos ? what : what.substr(space + 2))});
+        return result;
     }
     if (dups.found) {
         result.errors.push_back(*dups.found);

@@ -880,10 +880,12 @@ void TunnelService::updateMetrics()
         return;
     for (auto &[id, link] : links_) {
         auto t = engine_->peerTotals(link->slot);
+        const auto &peer = id; // clang before 16 cannot capture a structured binding
         auto bump = [&](prometheus::Family<prometheus::Counter> &family, const char *direction,
                         std::uint64_t value, std::uint64_t &seen) {
             if (value > seen)
-                family.Add({{"peer", id}, {"direction", direction}}).Increment(double(value - seen));
+                family.Add({{"peer", peer}, {"direction", direction}})
+                    .Increment(double(value - seen));
             seen = value;
         };
         bump(packets_, "rx", t.rxPackets, link->seenRxPackets);

@@ -209,6 +209,17 @@ TEST_CASE("reload diff separates live settings from restart-only ones", "[config
     CHECK(diffConfig(a, a).empty());
 }
 
+TEST_CASE("a number too large for a double is a syntax error, not a crash", "[config]")
+{
+    // nlohmann reports it with out_of_range (406), not parse_error: found by
+    // tests/fuzz (fuzz_config); it once ended meshd --check with std::terminate.
+    ConfigError e = onlyError(R"({"mesh": {"poll_interval_ms": 1e400}})");
+    CHECK(e.kind == ConfigErrorKind::Syntax);
+    CHECK_THAT(e.message, Catch::Contains("number overflow"));
+    CHECK(onlyError(R"({"mesh": {"settings": {"hop_penalty": -1e999}}})").kind ==
+          ConfigErrorKind::Syntax);
+}
+
 TEST_CASE("control.admin_group: default, empty, too long, live on reload", "[config]")
 {
     CHECK(parse("{}").config->control.adminGroup == "meshd-admin");
