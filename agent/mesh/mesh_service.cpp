@@ -395,6 +395,8 @@ void MeshService::startTable()
     j.out = "[";
     j.seen.clear();
     j.bad = 0;
+    if (j.reset)
+        j.reset();
     j.start = std::chrono::steady_clock::now();
     if (int err = tableStream_.start(j.cmd, j.ifindex); err < 0)
         finishTable(err);
@@ -425,10 +427,14 @@ void MeshService::pumpTableTurn()
     std::string text;
     auto progress = tableStream_.pump(
         std::chrono::steady_clock::now() + std::chrono::milliseconds(1), [&](nlattr **tb) {
+            if (j.collect)
+                return j.collect(tb);
             text.clear();
             auto key = j.row(tb, text);
             if (!key) {
                 j.bad++;
+            } else if (text.empty()) {
+                // not a row (a dump's header)
             } else if (j.seen.insert(std::move(*key)).second) {
                 if (j.out.size() > 1)
                     j.out += ',';
@@ -471,7 +477,7 @@ void MeshService::finishTable(int err)
                                                            j->start)
                                  .count());
         j->out += ']';
-        j->reply(CommandResult::successRaw(std::move(j->out)));
+        j->reply(j->finish ? j->finish() : CommandResult::successRaw(std::move(j->out)));
     }
     if (!tableJobs_.empty()) {
         if (tableStream_.isOpen())
@@ -509,18 +515,35 @@ void MeshService::registerCommands(CommandRegistry &commands)
             };
             streamTable(std::move(job), std::move(reply));
         });
-    commands.add("neighbors", "neighbour table (like batctl nj)", [this](const json &) {
-        return table("neighbors", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::NeighborEntry> entries;
-            int err = netlink_.neighbors(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"neighbor", e.neighbor.str()},
-                                {"hardif", e.hardif},
-                                {"last_seen_ms", e.lastSeenMs},
-                                {"throughput_kbps", optionalJson(e.throughputKbps)}});
-            return err;
-        });
-    });
+    // The tables that grow with the mesh are streamed (see streamTable):
+    // rows are serialised as the kernel's replies arrive, so no request
+    // holds the event loop for a whole dump.
+    auto streamed = [this, &commands](const char *name, const char *summary, int cmd, auto row) {
+        commands.addAsync(
+            name, summary, [this, name, cmd, row](const json &, CommandRegistry::Reply reply) {
+                auto job = std::make_unique<TableJob>();
+                job->name = name;
+                job->cmd = cmd;
+                TableJob *j = job.get();
+                job->row = [j, row](nlattr **tb, std::string &text) { return row(*j, tb, text); };
+                streamTable(std::move(job), std::move(reply));
+            });
+    };
+    auto dump = [](const json &row) {
+        return row.dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    streamed("neighbors", "neighbour table (like batctl nj)", BATADV_CMD_GET_NEIGHBORS,
+             [dump](TableJob &j, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 auto e = batman::parseNeighbor(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text =
+                     dump({{"neighbor", e->neighbor.str()},
+                           {"hardif", e->hardif.empty() ? j.hardifName(e->hardifIndex) : e->hardif},
+                           {"last_seen_ms", e->lastSeenMs},
+                           {"throughput_kbps", optionalJson(e->throughputKbps)}});
+                 return tableKey(e->neighbor, {}, e->hardifIndex);
+             });
     commands.add("interfaces", "hard interfaces of the mesh", [this](const json &) {
         return table("interfaces", [this](int ifindex, batman::DumpStats &stats, json &rows) {
             std::vector<batman::HardifEntry> entries;
@@ -536,22 +559,22 @@ void MeshService::registerCommands(CommandRegistry &commands)
             return err;
         });
     });
-    commands.add("gateways", "gateway table", [this](const json &) {
-        return table("gateways", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::GatewayEntry> entries;
-            int err = netlink_.gateways(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"originator", e.originator.str()},
-                                {"router", e.router.str()},
-                                {"hardif", e.hardif},
-                                {"best", e.best},
-                                {"tq", optionalJson(e.tq)},
-                                {"throughput_kbps", optionalJson(e.throughputKbps)},
-                                {"bandwidth_down_kbps", optionalJson(e.bandwidthDownKbps)},
-                                {"bandwidth_up_kbps", optionalJson(e.bandwidthUpKbps)}});
-            return err;
-        });
-    });
+    streamed("gateways", "gateway table", BATADV_CMD_GET_GATEWAYS,
+             [dump](TableJob &j, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 auto e = batman::parseGateway(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text =
+                     dump({{"originator", e->originator.str()},
+                           {"router", e->router.str()},
+                           {"hardif", e->hardif.empty() ? j.hardifName(e->hardifIndex) : e->hardif},
+                           {"best", e->best},
+                           {"tq", optionalJson(e->tq)},
+                           {"throughput_kbps", optionalJson(e->throughputKbps)},
+                           {"bandwidth_down_kbps", optionalJson(e->bandwidthDownKbps)},
+                           {"bandwidth_up_kbps", optionalJson(e->bandwidthUpKbps)}});
+                 return tableKey(e->originator, e->router, e->hardifIndex);
+             });
     commands.addAsync(
         "translations", "translation tables (args.table: local or global)",
         [this](const json &args, CommandRegistry::Reply reply) {
@@ -600,55 +623,60 @@ void MeshService::registerCommands(CommandRegistry &commands)
             }
             streamTable(std::move(job), std::move(reply));
         });
-    commands.add("claims", "bridge loop avoidance claims", [this](const json &) {
-        return table("claims", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::ClaimEntry> entries;
-            int err = netlink_.claims(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"client", e.client.str()},
-                                {"vid", vidJson(e.vid)},
-                                {"backbone", e.backbone.str()},
-                                {"crc", e.crc},
-                                {"own", e.own}});
-            return err;
-        });
-    });
-    commands.add("backbones", "bridge loop avoidance backbone gateways", [this](const json &) {
-        return table("backbones", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::BackboneEntry> entries;
-            int err = netlink_.backbones(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"backbone", e.backbone.str()},
-                                {"vid", vidJson(e.vid)},
-                                {"crc", e.crc},
-                                {"own", e.own},
-                                {"last_seen_ms", e.lastSeenMs}});
-            return err;
-        });
-    });
-    commands.add("dat", "distributed ARP table cache", [this](const json &) {
-        return table("dat", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::DatEntry> entries;
-            int err = netlink_.dat(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"ip", ipString(e.ip4)},
-                                {"mac", e.hw.str()},
-                                {"vid", vidJson(e.vid)},
-                                {"last_seen_ms", e.lastSeenMs}});
-            return err;
-        });
-    });
-    commands.add("multicast", "multicast flags announced by each originator", [this](const json &) {
-        return table("multicast", [this](int ifindex, batman::DumpStats &stats, json &rows) {
-            std::vector<batman::McastEntry> entries;
-            int err = netlink_.multicastFlags(ifindex, entries, &stats);
-            for (const auto &e : entries)
-                rows.push_back({{"originator", e.originator.str()},
-                                {"flags", batman::mcastFlagNames(e.flags)},
-                                {"flags_raw", e.flags}});
-            return err;
-        });
-    });
+    streamed("claims", "bridge loop avoidance claims", BATADV_CMD_GET_BLA_CLAIM,
+             [dump](TableJob &, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 auto e = batman::parseClaim(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text = dump({{"client", e->client.str()},
+                              {"vid", vidJson(e->vid)},
+                              {"backbone", e->backbone.str()},
+                              {"crc", e->crc},
+                              {"own", e->own}});
+                 return tableKey(e->client, e->backbone, e->vid.raw);
+             });
+    streamed("backbones", "bridge loop avoidance backbone gateways", BATADV_CMD_GET_BLA_BACKBONE,
+             [dump](TableJob &, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 auto e = batman::parseBackbone(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text = dump({{"backbone", e->backbone.str()},
+                              {"vid", vidJson(e->vid)},
+                              {"crc", e->crc},
+                              {"own", e->own},
+                              {"last_seen_ms", e->lastSeenMs}});
+                 return tableKey(e->backbone, {}, e->vid.raw);
+             });
+    streamed("dat", "distributed ARP table cache", BATADV_CMD_GET_DAT_CACHE,
+             [dump](TableJob &, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 auto e = batman::parseDat(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text = dump({{"ip", ipString(e->ip4)},
+                              {"mac", e->hw.str()},
+                              {"vid", vidJson(e->vid)},
+                              {"last_seen_ms", e->lastSeenMs}});
+                 std::string key = tableKey(e->hw, {}, e->vid.raw);
+                 key.append(reinterpret_cast<const char *>(&e->ip4), sizeof(e->ip4));
+                 return key;
+             });
+    streamed("multicast", "multicast flags announced by each originator",
+             BATADV_CMD_GET_MCAST_FLAGS,
+             [dump](TableJob &, nlattr **tb, std::string &text) -> std::optional<std::string> {
+                 // The dump starts with a header about this node, without an
+                 // originator: not a row, and not a bad entry.
+                 if (!tb[BATADV_ATTR_ORIG_ADDRESS]) {
+                     text.clear();
+                     return std::string("header");
+                 }
+                 auto e = batman::parseMcast(tb);
+                 if (!e)
+                     return std::nullopt;
+                 text = dump({{"originator", e->originator.str()},
+                              {"flags", batman::mcastFlagNames(e->flags)},
+                              {"flags_raw", e->flags}});
+                 return tableKey(e->originator, {}, 0);
+             });
     commands.add("mesh", "mesh interface settings", [this](const json &) {
         int ifindex = 0;
         if (std::string why = prepare(ifindex); !why.empty())
@@ -716,37 +744,57 @@ void MeshService::registerCommands(CommandRegistry &commands)
                                            {"state", "started"}});
         },
         Access::Change);
-    commands.add("topology", "mesh topology as nodes and links seen from this node",
-                 [this](const json &) {
-                     int ifindex = 0;
-                     if (std::string why = prepare(ifindex); !why.empty())
-                         return CommandResult::failure(errc::unavailable, why);
-                     batman::MeshInfo info;
-                     if (int err = netlink_.getMesh(ifindex, info); err < 0)
-                         return failure("topology", err);
-                     std::vector<batman::OriginatorEntry> origs;
-                     if (int err = netlink_.originators(ifindex, origs); err < 0 && err != -ENOENT)
-                         return failure("topology", err);
-                     std::string self = info.primaryAddress ? info.primaryAddress->str()
-                                                            : info.address.str();
-                     json nodes = json::array({{{"id", self}, {"self", true}}});
-                     json links = json::array();
-                     for (const auto &o : origs) {
-                         if (!o.best)
-                             continue;
-                         nodes.push_back({{"id", o.originator.str()},
-                                          {"self", false},
-                                          {"next_hop", o.neighbor.str()}});
-                         // Direct neighbours are links of this node; the rest are reached through them.
-                         if (o.originator == o.neighbor)
-                             links.push_back({{"source", self},
-                                              {"target", o.originator.str()},
-                                              {"hardif", o.hardif},
-                                              {"tq", optionalJson(o.tq)},
-                                              {"throughput_kbps", optionalJson(o.throughputKbps)}});
-                     }
-                     return CommandResult::success({{"nodes", nodes}, {"links", links}});
-                 });
+    commands.addAsync(
+        "topology", "mesh topology as nodes and links seen from this node",
+        [this](const json &, CommandRegistry::Reply reply) {
+            int ifindex = 0;
+            if (std::string why = prepare(ifindex); !why.empty())
+                return reply(CommandResult::failure(errc::unavailable, why));
+            batman::MeshInfo info; // one reply, not a dump
+            if (int err = netlink_.getMesh(ifindex, info); err < 0)
+                return reply(failure("topology", err));
+            std::string self =
+                info.primaryAddress ? info.primaryAddress->str() : info.address.str();
+            struct Graph {
+                json nodes, links;
+            };
+            auto g = std::make_shared<Graph>();
+            auto job = std::make_unique<TableJob>();
+            job->name = "topology";
+            job->cmd = BATADV_CMD_GET_ORIGINATORS;
+            TableJob *j = job.get();
+            job->reset = [g, self] {
+                g->nodes = json::array({{{"id", self}, {"self", true}}});
+                g->links = json::array();
+            };
+            job->collect = [g, j, self](nlattr **tb) {
+                auto o = batman::parseOriginator(tb);
+                if (!o) {
+                    j->bad++;
+                    return;
+                }
+                if (!o->best)
+                    return;
+                g->nodes.push_back({{"id", o->originator.str()},
+                                    {"self", false},
+                                    {"next_hop", o->neighbor.str()}});
+                // Direct neighbours are links of this node; the rest are reached through them.
+                if (o->originator == o->neighbor)
+                    g->links.push_back(
+                        {{"source", self},
+                         {"target", o->originator.str()},
+                         {"hardif", o->hardif.empty() ? j->hardifName(o->hardifIndex) : o->hardif},
+                         {"tq", optionalJson(o->tq)},
+                         {"throughput_kbps", optionalJson(o->throughputKbps)}});
+            };
+            job->finish = [g] {
+                if (g->nodes.is_null())
+                    g->nodes = json::array(), g->links = json::array();
+                return CommandResult::success(
+                    {{"nodes", std::move(g->nodes)}, {"links", std::move(g->links)}});
+            };
+            streamTable(std::move(job), std::move(reply));
+        });
 }
 
 } // namespace meshd

@@ -112,6 +112,12 @@ private:
         // Serialises one entry into `text` and returns its de-duplication
         // key, or nullopt for an entry that failed validation.
         std::function<std::optional<std::string>(struct nlattr **tb, std::string &text)> row;
+        // Instead of rows (a result that is not one array): every entry goes
+        // to collect, finish makes the result, reset runs when the dump
+        // starts over.
+        std::function<void(struct nlattr **tb)> collect;
+        std::function<CommandResult()> finish;
+        std::function<void()> reset;
         CommandRegistry::Reply reply;
         int ifindex = 0;
         int attempt = 0;
