@@ -15,6 +15,8 @@ skip() { echo "SKIP $1: $2" >&3; echo "SKIP $1: $2"; }
 # lab_full: true when the lab was started with LAB_FULL=1: the long parts
 # that CI leaves out run too.
 lab_full() { grep -qw 'lab_full=1' /proc/cmdline; }
+# lab_seed: LAB_SEED of the host (0 when unset), for scenarios that replay.
+lab_seed() { sed -n 's/.*lab_seed=\([0-9]*\).*/\1/p' /proc/cmdline; }
 
 # check NAME CMD...: passes when CMD exits 0; its output is the detail on failure.
 check() {
