@@ -87,14 +87,18 @@ row() { ctl --json links | python3 -c "
 import json, sys
 rows = [r for r in json.load(sys.stdin) if r['neighbor'] == sys.argv[1] and r['hardif'] == 'va']
 print(json.dumps(rows[0]) if rows else '{}')" "${1:-other}"; }
-counted() { [ "$(row | python3 -c 'import json,sys; print(json.load(sys.stdin).get("rx_packets"))')" = 12 ]; }
+# The other row also holds whatever else the peer's side sends (ARP, and
+# IPv6 chatter sent before the sysctl took effect), so its counts are lower
+# bounds; the batman-adv frame types are exact (only this test sends those).
+counted() { [ "$(row | python3 -c 'import json,sys; print(json.load(sys.stdin).get("rx_packets", 0))')" -ge 12 ]; }
 for _ in $(seq 30); do counted && break; sleep 0.2; done
 r=$(row)
 check_row() { # NAME PYTHON_EXPR
     if echo "$r" | python3 -c "import json,sys; r=json.load(sys.stdin); sys.exit(0 if ($2) else 1)"; then ok "$1"; else bad "$1" "$r"; fi
 }
-check_row "links: exactly 12 frames received, in the row of non-neighbours (other)" 'r.get("rx_packets") == 12'
-check_row "links: exactly $want_bytes bytes received there" "r.get('rx_bytes') == $want_bytes"
+check_row "links: the 12 frames received are in the row of non-neighbours (other)" 'r.get("rx_packets", 0) >= 12'
+check_row "links: ... with at least their $want_bytes bytes" "r.get('rx_bytes', 0) >= $want_bytes"
+other_rx=$(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("rx_packets", 0))')
 check_row "links: no sequence numbers tracked for a source that is no neighbour" '"seq_received" not in r and r.get("loss_ratio") is None'
 r=$(row 02:5e:00:00:00:42)
 check_row "links: no row of its own for a source that is no batman-adv neighbour" 'r == {}'
@@ -103,8 +107,8 @@ m_packets=$(metric 'meshd_link_packets_total{direction="rx",hardif="va",neighbor
 m_bytes=$(metric 'meshd_link_bytes_total{direction="rx",hardif="va",neighbor="other"}')
 m_ogm=$(metric 'meshd_link_frames_total{direction="rx",hardif="va",type="ogm"}')
 m_loaded=$(metric 'meshd_probe_loaded{probe="link"}')
-[ "$m_packets" = 12 ] && ok "metric meshd_link_packets_total{neighbor=other} = 12" || bad "metric meshd_link_packets_total{neighbor=other} = 12" "got '$m_packets'"
-[ "$m_bytes" = "$want_bytes" ] && ok "metric meshd_link_bytes_total{neighbor=other} = $want_bytes" || bad "metric meshd_link_bytes_total{neighbor=other} = $want_bytes" "got '$m_bytes'"
+[ "${m_packets:-0}" -ge 12 ] && ok "metric meshd_link_packets_total{neighbor=other} >= 12 ($m_packets)" || bad "metric meshd_link_packets_total{neighbor=other} >= 12" "got '$m_packets'"
+[ "${m_bytes:-0}" -ge "$want_bytes" ] && ok "metric meshd_link_bytes_total{neighbor=other} >= $want_bytes ($m_bytes)" || bad "metric meshd_link_bytes_total{neighbor=other} >= $want_bytes" "got '$m_bytes'"
 [ "$m_ogm" = 5 ] && ok "metric meshd_link_frames_total{type=ogm} = 5" || bad "metric meshd_link_frames_total{type=ogm} = 5" "got '$m_ogm'"
 
 # A station that sends from 3000 forged addresses, OGMs of "their own" among
@@ -119,10 +123,10 @@ for i in range(3000):
     ogm = struct.pack("!BBBBI6s6sBBH", 0, 15, 50, 0, 7, src, src, 0, 255, 0)
     s.send(dst + src + struct.pack("!H", 0x4305) + ogm + bytes(60 - 14 - len(ogm)))
 PY
-flooded() { [ "$(row | python3 -c 'import json,sys; print(json.load(sys.stdin).get("rx_packets"))')" = 3012 ]; }
+flooded() { [ "$(row | python3 -c 'import json,sys; print(json.load(sys.stdin).get("rx_packets", 0))')" -ge $((other_rx + 3000)) ]; }
 for _ in $(seq 30); do flooded && break; sleep 0.2; done
 r=$(row)
-check_row "forged sources: all 3000 frames counted in the one other row" 'r.get("rx_packets") == 3012'
+check_row "forged sources: all 3000 frames counted in the one other row" "r.get('rx_packets', 0) >= $other_rx + 3000"
 rows=$(ctl --json links | python3 -c 'import json,sys; print(len([r for r in json.load(sys.stdin) if r["hardif"] == "va"]))')
 [ "$rows" -le 2 ] && ok "forged sources: va has $rows rows in meshctl links (no per-MAC rows)" || bad "forged sources: at most 2 rows for va" "got $rows"
 series=$(in_ns curl -sf "http://127.0.0.1:$PORT/metrics" | grep -c '^meshd_link_packets_total{.*hardif="va"')

@@ -1186,7 +1186,7 @@ class Impostor:
     def __init__(self, path):
         self.proc = subprocess.Popen(["/usr/bin/python3", "-c", IMPOSTOR_CODE, path],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     user=65534, group=65534, extra_groups=[])
+                                     user=65534, group=65534, extra_groups=[], cwd="/")
         self.ready = self.proc.stdout.readline().strip() == "ready"
 
     def finish(self):
