@@ -245,6 +245,7 @@ std::string ControlServer::deniedReason(const Client &c, const std::string &cmd,
         return {};
     if (adminGid_) {
         bool member = cred.gid == *adminGid_;
+#ifdef SO_PEERGROUPS // Linux 4.13; a libc without it leaves supplementary groups out
         std::vector<gid_t> groups(64);
         for (int attempt = 0; !member && attempt < 2; ++attempt) {
             len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
@@ -258,6 +259,7 @@ std::string ControlServer::deniedReason(const Client &c, const std::string &cmd,
                 break;
             groups.resize(len / sizeof(gid_t) + 1); // the kernel said how many
         }
+#endif
         if (member)
             return {};
     }
