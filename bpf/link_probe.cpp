@@ -170,21 +170,15 @@ int LinkProbe::setNeighbors(const std::set<NeighborKey> &want, std::vector<LinkC
 {
     if (!skel_)
         return -ENOENT;
+    // neighbors_ mirrors the map: only this method and dropInterface write it.
     int nfd = bpf_map__fd(skel_->maps.neighbors);
-    std::set<NeighborKey> have;
-    meshd_loss_key key{}, next{};
-    meshd_loss_key *prev = nullptr;
-    while (bpf_map_get_next_key(nfd, prev, &next) == 0) {
-        MacBytes mac;
-        std::memcpy(mac.data(), next.mac, 6);
-        have.insert({next.ifindex, mac});
-        key = next;
-        prev = &key;
-    }
     int err = 0;
-    for (const auto &[ifindex, mac] : have) {
-        if (want.count({ifindex, mac}))
+    for (auto it = neighbors_.begin(); it != neighbors_.end();) {
+        if (want.count(*it)) {
+            ++it;
             continue;
+        }
+        const auto &[ifindex, mac] = *it;
         meshd_loss_key k{};
         k.ifindex = ifindex;
         std::memcpy(k.mac, mac.data(), 6);
@@ -197,16 +191,21 @@ int LinkProbe::setNeighbors(const std::set<NeighborKey> &want, std::vector<LinkC
             lk.dir = dir;
             retireCounter(lk, retired);
         }
+        it = neighbors_.erase(it);
     }
     const std::uint8_t one = 1;
-    for (const auto &[ifindex, mac] : want) {
-        if (have.count({ifindex, mac}))
+    for (const auto &n : want) {
+        if (neighbors_.count(n))
             continue;
         meshd_loss_key k{};
-        k.ifindex = ifindex;
-        std::memcpy(k.mac, mac.data(), 6);
-        if (bpf_map_update_elem(nfd, &k, &one, BPF_NOEXIST) < 0 && err == 0)
-            err = -errno; // E2BIG: more neighbours than the map holds
+        k.ifindex = n.first;
+        std::memcpy(k.mac, n.second.data(), 6);
+        if (bpf_map_update_elem(nfd, &k, &one, BPF_NOEXIST) < 0) {
+            if (err == 0)
+                err = -errno; // E2BIG: more neighbours than the map holds
+            continue;
+        }
+        neighbors_.insert(n);
     }
     return err;
 }
@@ -216,30 +215,18 @@ void LinkProbe::dropInterface(std::uint32_t ifindex, std::vector<LinkCounter> &r
     if (!skel_)
         return;
     std::vector<meshd_link_key> counters;
-    int cfd = bpf_map__fd(skel_->maps.link_counters);
-    meshd_link_key lk{}, lnext{};
-    meshd_link_key *lprev = nullptr;
-    while (bpf_map_get_next_key(cfd, lprev, &lnext) == 0) {
-        if (lnext.ifindex == ifindex)
-            counters.push_back(lnext);
-        lk = lnext;
-        lprev = &lk;
-    }
+    mapKeys(bpf_map__fd(skel_->maps.link_counters), counters);
     for (const auto &k : counters)
-        retireCounter(k, retired);
+        if (k.ifindex == ifindex)
+            retireCounter(k, retired);
     for (int fd : {bpf_map__fd(skel_->maps.neighbors), bpf_map__fd(skel_->maps.loss)}) {
         std::vector<meshd_loss_key> keys;
-        meshd_loss_key key{}, next{};
-        meshd_loss_key *prev = nullptr;
-        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-            if (next.ifindex == ifindex)
-                keys.push_back(next);
-            key = next;
-            prev = &key;
-        }
+        mapKeys(fd, keys);
         for (const auto &k : keys)
-            bpf_map_delete_elem(fd, &k);
+            if (k.ifindex == ifindex)
+                bpf_map_delete_elem(fd, &k);
     }
+    std::erase_if(neighbors_, [ifindex](const NeighborKey &n) { return n.first == ifindex; });
 }
 
 int LinkProbe::readLinks(std::vector<LinkCounter> &out) const
@@ -260,19 +247,17 @@ int LinkProbe::readLoss(std::vector<LossCounter> &out) const
     if (!skel_)
         return -ENOENT;
     int fd = bpf_map__fd(skel_->maps.loss);
-    meshd_loss_key key{}, next{};
-    meshd_loss_key *prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    std::vector<meshd_loss_key> keys;
+    int err = mapKeys(fd, keys);
+    for (const auto &k : keys) {
         LossCounter c;
-        if (bpf_map_lookup_elem(fd, &next, &c.value) == 0) {
-            c.ifindex = next.ifindex;
-            std::memcpy(c.neighbor.data(), next.mac, 6);
+        if (bpf_map_lookup_elem(fd, &k, &c.value) == 0) {
+            c.ifindex = k.ifindex;
+            std::memcpy(c.neighbor.data(), k.mac, 6);
             out.push_back(c);
         }
-        key = next;
-        prev = &key;
     }
-    return errno == ENOENT ? 0 : -errno;
+    return err;
 }
 
 } // namespace bpfprobe

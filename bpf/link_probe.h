@@ -104,6 +104,7 @@ private:
 
     link_bpf *skel_ = nullptr;
     std::map<int, bool> attached_;
+    std::set<NeighborKey> neighbors_; // what the neighbors map holds
 };
 
 } // namespace bpfprobe

@@ -72,6 +72,20 @@ int readPerCpu(int fd, Add add)
     return errno == ENOENT ? 0 : -errno;
 }
 
+// Every key of a map, walked with BPF_MAP_GET_NEXT_KEY. 0 or -errno.
+template <typename Key> int mapKeys(int fd, std::vector<Key> &out)
+{
+    out.clear();
+    Key key{}, next{};
+    Key *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        out.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return errno == ENOENT ? 0 : -errno;
+}
+
 // Run count and run time (bpf_stats) of a loaded program.
 inline void addRunStats(int progFd, std::uint64_t &runs, std::uint64_t &nanos)
 {
