@@ -18,6 +18,58 @@
 
 namespace batman {
 
+bool parseCakeQdisc(nl_msg *msg, int &ifindex, std::uint32_t &handle, std::vector<CakeTin> &tins)
+{
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_type != RTM_NEWQDISC || !nlmsg_valid_hdr(hdr, sizeof(tcmsg)))
+        return false;
+    auto *tcm = static_cast<tcmsg *>(nlmsg_data(hdr));
+    nlattr *tb[TCA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_KIND] ||
+        !tb[TCA_STATS2])
+        return false;
+    if (nla_strcmp(tb[TCA_KIND], "cake") != 0)
+        return false;
+    nlattr *stats[TCA_STATS_MAX + 1];
+    if (nla_parse_nested(stats, TCA_STATS_MAX, tb[TCA_STATS2], nullptr) < 0 ||
+        !stats[TCA_STATS_APP])
+        return false;
+    nlattr *cake[TCA_CAKE_STATS_MAX + 1];
+    if (nla_parse_nested(cake, TCA_CAKE_STATS_MAX, stats[TCA_STATS_APP], nullptr) < 0 ||
+        !cake[TCA_CAKE_STATS_TIN_STATS])
+        return false;
+    static nla_policy tinPolicy[TCA_CAKE_TIN_STATS_MAX + 1] = {};
+    for (int a : {TCA_CAKE_TIN_STATS_PEAK_DELAY_US, TCA_CAKE_TIN_STATS_AVG_DELAY_US,
+                  TCA_CAKE_TIN_STATS_BASE_DELAY_US, TCA_CAKE_TIN_STATS_SENT_PACKETS,
+                  TCA_CAKE_TIN_STATS_DROPPED_PACKETS, TCA_CAKE_TIN_STATS_BACKLOG_BYTES})
+        tinPolicy[a].type = NLA_U32;
+    tins.clear();
+    nlattr *tin;
+    int rem;
+    nla_for_each_nested(tin, cake[TCA_CAKE_STATS_TIN_STATS], rem)
+    {
+        nlattr *t[TCA_CAKE_TIN_STATS_MAX + 1];
+        // Tins are numbered from 1, and CAKE has at most 8 (TC_CAKE_MAX_TINS).
+        if (nla_type(tin) < 1 || nla_type(tin) > 8 || tins.size() >= 8)
+            continue;
+        if (nla_parse_nested(t, TCA_CAKE_TIN_STATS_MAX, tin, tinPolicy) < 0)
+            continue; // a malformed tin is skipped, not misread
+        CakeTin c;
+        c.index = static_cast<unsigned>(nla_type(tin)) - 1;
+        auto u32 = [&](int a) { return t[a] ? nla_get_u32(t[a]) : 0u; };
+        c.peakDelayUs = u32(TCA_CAKE_TIN_STATS_PEAK_DELAY_US);
+        c.avgDelayUs = u32(TCA_CAKE_TIN_STATS_AVG_DELAY_US);
+        c.baseDelayUs = u32(TCA_CAKE_TIN_STATS_BASE_DELAY_US);
+        c.sentPackets = u32(TCA_CAKE_TIN_STATS_SENT_PACKETS);
+        c.droppedPackets = u32(TCA_CAKE_TIN_STATS_DROPPED_PACKETS);
+        c.backlogBytes = u32(TCA_CAKE_TIN_STATS_BACKLOG_BYTES);
+        tins.push_back(c);
+    }
+    ifindex = tcm->tcm_ifindex;
+    handle = tcm->tcm_handle;
+    return true;
+}
+
 namespace {
 
 using Sock = std::unique_ptr<nl_sock, decltype(&nl_socket_free)>;
@@ -39,51 +91,15 @@ struct CakeDump {
 int onCakeQdisc(nl_msg *msg, void *arg)
 {
     auto *dump = static_cast<CakeDump *>(arg);
-    nlmsghdr *hdr = nlmsg_hdr(msg);
-    if (!nlmsg_valid_hdr(hdr, sizeof(tcmsg)))
-        return NL_SKIP;
-    auto *tcm = static_cast<tcmsg *>(nlmsg_data(hdr));
-    nlattr *tb[TCA_MAX + 1];
-    if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_KIND] ||
-        !tb[TCA_STATS2])
-        return NL_SKIP;
-    if (nla_strcmp(tb[TCA_KIND], "cake") != 0)
-        return NL_SKIP;
-    nlattr *stats[TCA_STATS_MAX + 1];
-    if (nla_parse_nested(stats, TCA_STATS_MAX, tb[TCA_STATS2], nullptr) < 0 ||
-        !stats[TCA_STATS_APP])
-        return NL_SKIP;
-    nlattr *cake[TCA_CAKE_STATS_MAX + 1];
-    if (nla_parse_nested(cake, TCA_CAKE_STATS_MAX, stats[TCA_STATS_APP], nullptr) < 0 ||
-        !cake[TCA_CAKE_STATS_TIN_STATS])
-        return NL_SKIP;
-    static nla_policy tinPolicy[TCA_CAKE_TIN_STATS_MAX + 1] = {};
-    for (int a : {TCA_CAKE_TIN_STATS_PEAK_DELAY_US, TCA_CAKE_TIN_STATS_AVG_DELAY_US,
-                  TCA_CAKE_TIN_STATS_BASE_DELAY_US, TCA_CAKE_TIN_STATS_SENT_PACKETS,
-                  TCA_CAKE_TIN_STATS_DROPPED_PACKETS, TCA_CAKE_TIN_STATS_BACKLOG_BYTES})
-        tinPolicy[a].type = NLA_U32;
+    int ifindex = 0;
+    std::uint32_t handle = 0;
     std::vector<CakeTin> tins;
-    nlattr *tin;
-    int rem;
-    nla_for_each_nested(tin, cake[TCA_CAKE_STATS_TIN_STATS], rem)
-    {
-        nlattr *t[TCA_CAKE_TIN_STATS_MAX + 1];
-        if (nla_parse_nested(t, TCA_CAKE_TIN_STATS_MAX, tin, tinPolicy) < 0)
-            continue; // a malformed tin is skipped, not misread
-        CakeTin c;
-        c.index = static_cast<unsigned>(nla_type(tin)) - 1;
-        auto u32 = [&](int a) { return t[a] ? nla_get_u32(t[a]) : 0u; };
-        c.peakDelayUs = u32(TCA_CAKE_TIN_STATS_PEAK_DELAY_US);
-        c.avgDelayUs = u32(TCA_CAKE_TIN_STATS_AVG_DELAY_US);
-        c.baseDelayUs = u32(TCA_CAKE_TIN_STATS_BASE_DELAY_US);
-        c.sentPackets = u32(TCA_CAKE_TIN_STATS_SENT_PACKETS);
-        c.droppedPackets = u32(TCA_CAKE_TIN_STATS_DROPPED_PACKETS);
-        c.backlogBytes = u32(TCA_CAKE_TIN_STATS_BACKLOG_BYTES);
-        tins.push_back(c);
-    }
-    dump->tins[{tcm->tcm_ifindex, tcm->tcm_handle}] = std::move(tins);
+    if (!parseCakeQdisc(msg, ifindex, handle, tins))
+        return NL_SKIP;
+    dump->tins[{ifindex, handle}] = std::move(tins);
     return NL_OK;
 }
+
 
 void readCakeTins(std::map<int, std::vector<QdiscStats>> &out)
 {

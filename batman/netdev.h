@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+struct nl_msg;
+
 namespace batman {
 
 // Device counters of an interface (rtnl_link_stats64 over rtnetlink).
@@ -32,6 +34,10 @@ struct QdiscStats {
     std::uint64_t backlogBytes = 0, qlen = 0;
     std::vector<CakeTin> tins; // CAKE only: its tins' queueing delays
 };
+
+// One RTM_NEWQDISC message of a CAKE qdisc: its interface, handle and tins
+// (public for the fuzz tier). False when it is not one or is malformed.
+bool parseCakeQdisc(nl_msg *msg, int &ifindex, std::uint32_t &handle, std::vector<CakeTin> &tins);
 
 // One rtnetlink request each; 0 or -errno.
 int deviceStats(int ifindex, DeviceStats &out);

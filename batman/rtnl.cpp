@@ -16,6 +16,55 @@
 
 namespace batman {
 
+bool parseLinkReply(nl_msg *msg, LinkInfo &out)
+{
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_type != RTM_NEWLINK)
+        return false;
+    nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
+        return false;
+    LinkInfo parsed;
+    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
+    parsed.ifindex = static_cast<unsigned>(ifi->ifi_index);
+    parsed.up = ifi->ifi_flags & IFF_UP;
+    parsed.lowerUp = ifi->ifi_flags & 0x10000; // IFF_LOWER_UP (linux/if.h clashes with net/if.h)
+    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
+        parsed.master = nla_get_u32(tb[IFLA_MASTER]);
+    if (tb[IFLA_LINKINFO]) {
+        nlattr *li[IFLA_INFO_MAX + 1];
+        if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
+            li[IFLA_INFO_KIND] && nla_len(li[IFLA_INFO_KIND]) > 0) {
+            const char *kind = static_cast<const char *>(nla_data(li[IFLA_INFO_KIND]));
+            parsed.kind.assign(kind, strnlen(kind, static_cast<std::size_t>(nla_len(li[IFLA_INFO_KIND]))));
+        }
+    }
+    out = std::move(parsed);
+    return true;
+}
+
+std::optional<LinkEvents::Change> parseLinkChange(nl_msg *msg)
+{
+    nlmsghdr *hdr = nlmsg_hdr(msg);
+    if (hdr->nlmsg_type != RTM_NEWLINK && hdr->nlmsg_type != RTM_DELLINK)
+        return std::nullopt;
+    nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
+        return std::nullopt;
+    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
+    LinkEvents::Change c;
+    c.ifindex = static_cast<unsigned>(ifi->ifi_index);
+    c.removed = hdr->nlmsg_type == RTM_DELLINK;
+    c.up = ifi->ifi_flags & IFF_UP;
+    if (tb[IFLA_IFNAME] && nla_len(tb[IFLA_IFNAME]) > 0) {
+        const char *name = static_cast<const char *>(nla_data(tb[IFLA_IFNAME]));
+        c.name.assign(name, strnlen(name, static_cast<std::size_t>(nla_len(tb[IFLA_IFNAME]))));
+    }
+    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
+        c.master = nla_get_u32(tb[IFLA_MASTER]);
+    return c;
+}
+
 namespace {
 
 using MsgPtr = std::unique_ptr<nl_msg, decltype(&nlmsg_free)>;
@@ -23,26 +72,8 @@ using SockPtr = std::unique_ptr<nl_sock, decltype(&nl_socket_free)>;
 
 void readLink(nl_msg *msg, LinkInfo *info)
 {
-    nlmsghdr *hdr = nlmsg_hdr(msg);
-    if (hdr->nlmsg_type != RTM_NEWLINK || !info)
-        return;
-    nlattr *tb[IFLA_MAX + 1];
-    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
-        return;
-    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
-    info->ifindex = static_cast<unsigned>(ifi->ifi_index);
-    info->up = ifi->ifi_flags & IFF_UP;
-    info->lowerUp = ifi->ifi_flags & 0x10000; // IFF_LOWER_UP (linux/if.h clashes with net/if.h)
-    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
-        info->master = nla_get_u32(tb[IFLA_MASTER]);
-    if (tb[IFLA_LINKINFO]) {
-        nlattr *li[IFLA_INFO_MAX + 1];
-        if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
-            li[IFLA_INFO_KIND] && nla_len(li[IFLA_INFO_KIND]) > 0) {
-            const char *kind = static_cast<const char *>(nla_data(li[IFLA_INFO_KIND]));
-            info->kind.assign(kind, strnlen(kind, static_cast<std::size_t>(nla_len(li[IFLA_INFO_KIND]))));
-        }
-    }
+    if (info)
+        (void)parseLinkReply(msg, *info);
 }
 
 // Sends one request and waits for its answer.
@@ -184,25 +215,9 @@ struct DrainContext {
 int onLinkEvent(nl_msg *msg, void *arg)
 {
     auto *ctx = static_cast<DrainContext *>(arg);
-    nlmsghdr *hdr = nlmsg_hdr(msg);
-    if (hdr->nlmsg_type != RTM_NEWLINK && hdr->nlmsg_type != RTM_DELLINK)
-        return NL_OK;
-    nlattr *tb[IFLA_MAX + 1];
-    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0)
-        return NL_OK; // malformed: nothing to act on
-    auto *ifi = static_cast<ifinfomsg *>(nlmsg_data(hdr));
-    LinkEvents::Change c;
-    c.ifindex = static_cast<unsigned>(ifi->ifi_index);
-    c.removed = hdr->nlmsg_type == RTM_DELLINK;
-    c.up = ifi->ifi_flags & IFF_UP;
-    if (tb[IFLA_IFNAME] && nla_len(tb[IFLA_IFNAME]) > 0) {
-        const char *name = static_cast<const char *>(nla_data(tb[IFLA_IFNAME]));
-        c.name.assign(name, strnlen(name, static_cast<std::size_t>(nla_len(tb[IFLA_IFNAME]))));
-    }
-    if (tb[IFLA_MASTER] && nla_len(tb[IFLA_MASTER]) >= 4)
-        c.master = nla_get_u32(tb[IFLA_MASTER]);
-    (*ctx->onChange)(c);
-    return NL_OK;
+    if (std::optional<LinkEvents::Change> c = parseLinkChange(msg))
+        (*ctx->onChange)(*c);
+    return NL_OK; // malformed or not a link message: nothing to act on
 }
 
 } // namespace

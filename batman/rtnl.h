@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+struct nl_msg;
 struct nl_sock;
 
 namespace batman {
@@ -46,6 +47,12 @@ public:
 private:
     ::nl_sock *sock_ = nullptr;
 };
+// The parsers of rtnetlink link messages (public for the fuzz tier): an
+// RTM_NEWLINK reply, and a link notification (RTM_NEWLINK or RTM_DELLINK).
+// A message that is not one, or is malformed, gives false / nullopt.
+bool parseLinkReply(nl_msg *msg, LinkInfo &out);
+std::optional<LinkEvents::Change> parseLinkChange(nl_msg *msg);
+
 int createMeshInterface(const std::string &name, const std::string &algorithm);
 int deleteLink(const std::string &name);
 // master "" detaches.

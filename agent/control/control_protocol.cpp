@@ -17,7 +17,7 @@ void LineFramer::feed(std::string_view data, std::vector<Item> &out)
                 discarding_ = false;
         } else if (buf_.size() + chunk.size() > maxLine_) {
             out.push_back({Item::Kind::TooLong, {}});
-            buf_.clear();
+            std::string().swap(buf_); // give back the oversized line's memory
             discarding_ = nl == std::string_view::npos;
         } else {
             buf_.append(chunk);

@@ -37,6 +37,8 @@ public:
 
     void feed(std::string_view data, std::vector<Item> &out);
     std::size_t buffered() const { return buf_.size(); }
+    // Memory the partial line holds (its buffer's capacity).
+    std::size_t held() const { return buf_.capacity(); }
 
 private:
     std::size_t maxLine_;

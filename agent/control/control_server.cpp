@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "control_server.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <functional>
 #include <grp.h>
 #include <optional>
 #include <sys/epoll.h>
@@ -280,6 +282,10 @@ void ControlServer::stop()
 {
     while (!clients_.empty())
         drop(clients_.begin()->first, nullptr);
+    if (shedTimer_) {
+        loop_.cancelTimer(shedTimer_);
+        shedTimer_ = 0;
+    }
     if (listen_.isValid()) {
         loop_.removeFd(listen_.get());
         listen_.reset();
@@ -356,9 +362,17 @@ void ControlServer::onClientEvent(std::uint64_t id, std::uint32_t events)
         return drop(id, nullptr);
     if ((events & EPOLLOUT) && !flush(c))
         return;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && !c.hasInput() &&
-        !readInput(c))
-        return;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !c.eof && !c.hasInput()) {
+        // Many clients are read in one turn: make room for this read now
+        // rather than let the deferred shed() find the bound long passed.
+        if (held_ + readChunk > maxHeldBytes) {
+            shed(readChunk);
+            if (clients_.find(id) == clients_.end())
+                return;
+        }
+        if (!readInput(c))
+            return;
+    }
     serve(id);
 }
 
@@ -395,6 +409,7 @@ void ControlServer::serve(std::uint64_t id)
     c.serving = false;
     if (!flush(c))
         return;
+    account(c);
     if (c.eof && !c.hasInput() && !c.busy && c.out.size() == c.outOffset)
         return drop(id, nullptr);
     if (c.hasInput() && !c.busy && c.out.size() - c.outOffset < outputHighWater)
@@ -432,8 +447,8 @@ bool ControlServer::readInput(Client &c)
     if (n == 0) {
         // Half-closed: answer what was asked, then close.
         c.eof = true;
-        return true;
     }
+    account(c);
     return true;
 }
 
@@ -515,6 +530,39 @@ void ControlServer::queue(Client &c, std::string data)
     } else {
         c.out.append(data);
     }
+    account(c);
+}
+
+void ControlServer::account(Client &c)
+{
+    // Buffers by capacity, as the allocator sees them (a partial line that
+    // grew by doubling holds up to twice its contents); pending output by
+    // contents, since a sent prefix is reclaimed once it dominates.
+    std::size_t now = c.in.capacity() + c.framer.held() + (c.out.size() - c.outOffset);
+    held_ = held_ - c.held + now;
+    c.held = now;
+    // Shedding waits for the loop: the caller may still be using `c`.
+    if (held_ > maxHeldBytes && !shedTimer_)
+        shedTimer_ = loop_.addTimer(Clock::duration::zero(), [this] {
+            shedTimer_ = 0;
+            shed();
+        });
+}
+
+void ControlServer::shed(std::size_t room)
+{
+    if (held_ + room <= maxHeldBytes)
+        return;
+    std::vector<std::pair<std::size_t, std::uint64_t>> byHeld;
+    byHeld.reserve(clients_.size());
+    for (const auto &entry : clients_)
+        byHeld.emplace_back(entry.second->held, entry.first);
+    std::sort(byHeld.begin(), byHeld.end(), std::greater<>());
+    for (const auto &entry : byHeld) {
+        if (held_ + room <= maxHeldBytes)
+            break;
+        drop(entry.second, "memory");
+    }
 }
 
 bool ControlServer::flush(Client &c)
@@ -533,12 +581,13 @@ bool ControlServer::flush(Client &c)
         progressed = true;
     }
     if (c.outOffset == c.out.size()) {
-        c.out.clear();
+        std::string().swap(c.out); // an idle client holds no output buffer
         c.outOffset = 0;
         if (c.writeTimer) {
             loop_.cancelTimer(c.writeTimer);
             c.writeTimer = 0;
         }
+        account(c);
         return true;
     }
     // Reclaim what was sent once it dominates the buffer.
@@ -546,6 +595,7 @@ bool ControlServer::flush(Client &c)
         c.out.erase(0, c.outOffset);
         c.outOffset = 0;
     }
+    account(c);
     auto deadline = Clock::now() + options_.writeTimeout;
     if (!c.writeTimer) {
         std::uint64_t id = c.id;
@@ -587,6 +637,7 @@ void ControlServer::drop(std::uint64_t id, const char *reason)
     if (c.resumeTimer)
         loop_.cancelTimer(c.resumeTimer);
     loop_.removeFd(c.fd.get());
+    held_ -= c.held;
     if (reason) {
         metrics_.controlClientsDropped.Add({{"reason", reason}}).Increment();
         LOG_LIMITED(std::string("control-drop-") + reason, Warning, "control",
@@ -615,6 +666,13 @@ void ControlServer::publish(std::string_view name, nlohmann::json fields)
         if (c.out.size() - c.outOffset + line.size() > monitorOutputLimit) {
             drop(id, "slow_monitor");
             continue;
+        }
+        // Events come at the mesh's rate, not a client's: shed before the
+        // bound is passed rather than on the next turn.
+        if (held_ + line.size() > maxHeldBytes) {
+            shed(line.size());
+            if (clients_.find(id) == clients_.end())
+                continue;
         }
         queue(c, line);
         if (flush(c))

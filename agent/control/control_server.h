@@ -47,6 +47,12 @@ public:
     // What one read takes from a client; no more is read until it is served.
     static constexpr std::size_t readChunk = 64 * 1024;
     static constexpr std::chrono::microseconds timePerTurn{2000};
+    // What all clients together may hold in read buffers, partial lines and
+    // pending output (buffers by capacity). Above it, the clients holding the most are dropped
+    // ("memory") until the total is below it again: without it, 256 clients
+    // that each keep a partial line of almost maxLineBytes (no timeout
+    // applies to them) or a monitor backlog would hold hundreds of MB.
+    static constexpr std::size_t maxHeldBytes = 32 * 1024 * 1024;
 
     ControlServer(EventLoop &loop, const CommandRegistry &commands, Metrics &metrics);
     ~ControlServer();
@@ -66,6 +72,8 @@ public:
     void publish(std::string_view name, nlohmann::json fields = nlohmann::json::object());
 
     std::size_t clientCount() const { return clients_.size(); }
+    // Bytes all clients hold now (see maxHeldBytes).
+    std::size_t heldBytes() const { return held_; }
     std::size_t monitorCount() const;
     const Options &options() const { return options_; }
 
@@ -89,6 +97,7 @@ private:
         // this buffer, not a queue of parsed lines.
         std::string in;
         std::size_t inOffset = 0;
+        std::size_t held = 0; // what account() last counted for this client
         bool hasInput() const { return inOffset < in.size(); }
     };
 
@@ -104,6 +113,10 @@ private:
     void resumeSoon(Client &c);
     void updateInterest(Client &c);
     void drop(std::uint64_t id, const char *reason);
+    // Recounts what `c` holds; over maxHeldBytes in all, shed() runs soon.
+    void account(Client &c);
+    // Drops the clients holding the most until `room` more bytes fit.
+    void shed(std::size_t room = 0);
     std::string applyPermissions();
     void resolveAdminGroup();
     // "" when the client may run `cmd`, a command that changes state, else
@@ -123,6 +136,8 @@ private:
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::vector<LineFramer::Item> items_; // scratch of nextItem
     std::optional<gid_t> adminGid_;       // of options_.adminGroup, when it exists
+    std::size_t held_ = 0;                // sum of every client's `held`
+    EventLoop::TimerId shedTimer_ = 0;
     ino_t socketIno_ = 0; // the socket file meshd bound, by identity
     dev_t socketDev_ = 0;
 };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "client.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
@@ -98,7 +100,8 @@ std::string Client::send(const nlohmann::json &request,
 }
 
 std::optional<std::string> Client::readLine(
-    std::optional<std::chrono::steady_clock::time_point> deadline, std::string &error)
+    std::optional<std::chrono::steady_clock::time_point> deadline, std::string &error,
+    std::optional<std::chrono::steady_clock::duration> idle)
 {
     for (;;) {
         if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
@@ -124,6 +127,8 @@ std::optional<std::string> Client::readLine(
             return std::nullopt;
         }
         buffer_.append(buf, static_cast<std::size_t>(n));
+        if (deadline && idle)
+            deadline = std::max(*deadline, std::chrono::steady_clock::now() + *idle);
     }
 }
 

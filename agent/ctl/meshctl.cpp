@@ -48,8 +48,9 @@ int main(int argc, char **argv)
         return ExitOk;
     }
 
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::microseconds(static_cast<long long>(inv.timeoutSeconds * 1e6));
+    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::microseconds(static_cast<long long>(inv.timeoutSeconds * 1e6)));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     // tp: the result arrives as a monitor event, so listen before starting.
     Client events;
     if (inv.command == "tp" && !inv.args.contains("cancel")) {
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
         return fail(ExitConnect, err);
 
     std::string error;
-    auto line = client.readLine(deadline, error);
+    auto line = client.readLine(deadline, error, timeout);
     if (!line)
         return fail(ExitConnect, error);
     json reply = json::parse(*line, nullptr, false);

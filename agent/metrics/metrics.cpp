@@ -87,7 +87,7 @@ Metrics::Metrics()
                            .Add({}, prometheus::Histogram::BucketBoundaries{
                                         0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1}))
 {
-    for (const char *reason : {"client_limit", "write_timeout", "slow_monitor"})
+    for (const char *reason : {"client_limit", "write_timeout", "slow_monitor", "memory"})
         controlClientsDropped.Add({{"reason", reason}});
     for (const char *result : {"ok", "error"})
         configReloads.Add({{"result", result}});

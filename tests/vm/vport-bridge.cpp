@@ -11,16 +11,24 @@
 // by that name (/sys/class/virtio-ports/*/name), listens on a Unix socket
 // and relays bytes between the socket's client and the port.
 //
-// A virtio-serial port is one byte stream: the host side holds a single
-// HTTP/2 connection. The bridge therefore serves one client at a time, and a
-// second client after the first has gone would start a new HTTP/2 connection
-// in the middle of the old one. It says so and serves it anyway (the agent
-// will refuse it); scenarios keep one meshd per port.
+// A virtio-serial port is one byte stream, but meshd connects anew after a
+// restart or a lost connection, and each connection is an HTTP/2 connection
+// of its own. So the bridge frames what it relays, and the host side
+// (tests/vm/lab-spire.py) opens one connection to the agent per session:
+//
+//   frame := type (1 byte) session (4 bytes, big-endian) length (2) payload
+//   type  := 'O' a client connected | 'D' bytes | 'C' the session closed
+//            | 'R' the bridge (re)started: every earlier session is over
+//
+// Killing the bridge and starting it again is how scenarios stop and
+// restart the SPIRE agent: the socket disappears, and meshd's connection
+// with it, then comes back.
 //
 // Usage: vport-bridge PORT_NAME SOCKET_PATH
 // Exits 2 on a usage or setup error; otherwise runs until killed.
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -89,35 +98,95 @@ bool writeAll(int fd, const char *p, size_t len)
     return true;
 }
 
-// Relays until the client closes; false when the port failed.
-bool relay(int port, int client)
+bool sendFrame(int port, char type, std::uint32_t session, const char *p, size_t len)
 {
-    char buf[65536];
+    unsigned char h[7] = {static_cast<unsigned char>(type),
+                          static_cast<unsigned char>(session >> 24),
+                          static_cast<unsigned char>(session >> 16),
+                          static_cast<unsigned char>(session >> 8),
+                          static_cast<unsigned char>(session),
+                          static_cast<unsigned char>(len >> 8),
+                          static_cast<unsigned char>(len)};
+    return writeAll(port, reinterpret_cast<const char *>(h), sizeof h) &&
+           (len == 0 || writeAll(port, p, len));
+}
+
+struct Session {
+    std::uint32_t id;
+    int fd;
+};
+
+// Relays between the port and any number of clients; returns when the
+// port fails.
+void relay(int port, int listener)
+{
+    std::vector<Session> sessions;
+    std::uint32_t next = 1;
+    std::string in; // bytes from the port not yet framed
+    char buf[16384];
+    auto closeSession = [&](std::uint32_t id, bool tell) {
+        for (auto it = sessions.begin(); it != sessions.end(); ++it)
+            if (it->id == id) {
+                close(it->fd);
+                sessions.erase(it);
+                if (tell)
+                    sendFrame(port, 'C', id, nullptr, 0);
+                return;
+            }
+    };
+    sendFrame(port, 'R', 0, nullptr, 0);
     for (;;) {
-        pollfd fds[2] = {{port, POLLIN, 0}, {client, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        std::vector<pollfd> fds = {{port, POLLIN, 0}, {listener, POLLIN, 0}};
+        for (const Session &c : sessions)
+            fds.push_back({c.fd, POLLIN, 0});
+        if (poll(fds.data(), fds.size(), -1) < 0) {
             if (errno == EINTR)
                 continue;
-            return false;
+            return;
         }
-        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = read(client, buf, sizeof buf);
+        if (fds[1].revents & POLLIN) {
+            int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c >= 0) {
+                sessions.push_back({next, c});
+                sendFrame(port, 'O', next++, nullptr, 0);
+            }
+        }
+        for (size_t i = 2; i < fds.size(); ++i) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            std::uint32_t id = sessions[i - 2].id;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
             if (n <= 0)
-                return true; // the client went away
-            if (!writeAll(port, buf, static_cast<size_t>(n)))
-                return false;
+                closeSession(id, true); // the client went away
+            else if (!sendFrame(port, 'D', id, buf, static_cast<size_t>(n)))
+                return;
+            break; // `sessions` may have changed: poll again
         }
         if (fds[0].revents & POLLIN) {
             ssize_t n = read(port, buf, sizeof buf);
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
             if (n <= 0) {
-                // The host end is not connected (yet, or any more).
-                usleep(100 * 1000);
+                usleep(100 * 1000); // the host end is not connected (yet, or any more)
                 continue;
             }
-            if (!writeAll(client, buf, static_cast<size_t>(n)))
-                return true;
+            in.append(buf, static_cast<size_t>(n));
+            while (in.size() >= 7) {
+                auto u = [&](size_t i) { return static_cast<unsigned char>(in[i]); };
+                std::uint32_t id = u(1) << 24 | u(2) << 16 | u(3) << 8 | u(4);
+                size_t len = u(5) << 8 | u(6);
+                if (in.size() < 7 + len)
+                    break;
+                char type = in[0];
+                for (const Session &c : sessions)
+                    if (c.id == id && type == 'D' && !writeAll(c.fd, in.data() + 7, len)) {
+                        closeSession(id, true);
+                        break;
+                    }
+                if (type == 'C')
+                    closeSession(id, false);
+                in.erase(0, 7 + len);
+            }
         } else if (fds[0].revents & (POLLHUP | POLLERR)) {
             usleep(100 * 1000); // host side not connected; poll again
         }
@@ -160,23 +229,7 @@ int main(int argc, char **argv)
         return 2;
     }
     std::fprintf(stderr, "vport-bridge: %s (%s) on %s\n", name.c_str(), dev.c_str(), path.c_str());
-    for (int served = 0;; served++) {
-        int c = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno == EINTR)
-                continue;
-            std::fprintf(stderr, "vport-bridge: accept: %s\n", std::strerror(errno));
-            return 1;
-        }
-        if (served > 0)
-            std::fprintf(stderr, "vport-bridge: %s: client %d reuses the port's one host connection\n",
-                         name.c_str(), served + 1);
-        bool ok = relay(port, c);
-        close(c);
-        if (!ok) {
-            std::fprintf(stderr, "vport-bridge: %s: the port failed: %s\n", name.c_str(),
-                         std::strerror(errno));
-            return 1;
-        }
-    }
+    relay(port, ls);
+    std::fprintf(stderr, "vport-bridge: %s: the port failed: %s\n", name.c_str(), std::strerror(errno));
+    return 1;
 }

@@ -185,6 +185,16 @@ has_event() {
 # spiffe://lab.test/node/NODE.
 spire_bridge() {
     mkdir -p "/tmp/lab/$1"
-    vport-bridge "spire.$1" "/tmp/lab/$1/agent.sock" >/dev/null 2>"/tmp/lab/$1/bridge.log" &
+    vport-bridge "spire.$1" "/tmp/lab/$1/agent.sock" >/dev/null 2>>"/tmp/lab/$1/bridge.log" &
+    echo $! >"/tmp/lab/$1/bridge.pid"
     wait_until 10 test -S "/tmp/lab/$1/agent.sock"
+}
+
+# spire_stop NODE: the node's Workload API goes away (the bridge is killed
+# and its socket removed) as when the SPIRE agent stops; spire_bridge NODE
+# brings it back. Each connection is a session of its own on the host.
+spire_stop() {
+    kill "$(cat "/tmp/lab/$1/bridge.pid")" 2>/dev/null
+    wait "$(cat "/tmp/lab/$1/bridge.pid")" 2>/dev/null
+    rm -f "/tmp/lab/$1/agent.sock"
 }
