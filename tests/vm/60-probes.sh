@@ -1,5 +1,5 @@
-# The eBPF probes on Debian's 6.1 kernel (the same binary loads on the
-# host's 6.18): n1 meshes with n2 and n3; its probe counts frames from each
+# The eBPF probes on the lab's kernels (Debian's 6.1 and the backports one;
+# the same binary loads on the host's too): n1 meshes with n2 and n3; its probe counts frames from each
 # real neighbour, and measures loss when n2's link drops half its frames.
 topology <<T
 node n1 n2 n3
@@ -18,14 +18,25 @@ eventually_json "n1: the link probe is loaded and attached to both hard interfac
     '.[0].probe == "link" and .[0].loaded and (.[0].attached | sort) == ["l-n2", "l-n3"]' \
     ctl n1 --json probes
 check_json "n1: status reports the probes ok" '.probes.state == "ok"' ctl n1 --json status
-# CO-RE: the same binary picks the 6.1 layout of tcp:tcp_retransmit_skb
-# (no err argument; the host's 6.18 has one).
-check_json "n1: tier B tcp_retransmits loads on 6.1 with the (sk, skb) event" \
-    'any(.[]; .probe == "tcp_retransmits" and .loaded and .event_arguments == "sk, skb")' \
+# CO-RE: the same binary picks this kernel's layout of tcp:tcp_retransmit_skb:
+# 6.1 has (sk, skb), later kernels (sk, skb, err). What to expect comes from
+# the kernel's BTF as bpftool reads it, not from meshd.
+kver=$(uname -r)
+proto=$(bpftool btf dump file /sys/kernel/btf/vmlinux format c 2>/dev/null | grep 'btf_trace_tcp_retransmit_skb)(')
+case $proto in
+    *'sk_buff *, int)'*) want="sk, skb, err" ;;
+    *'sk_buff *)'*) want="sk, skb" ;;
+    *) want="" ;;
+esac
+if [ -z "$want" ]; then
+    fail "n1: bpftool reads tcp_retransmit_skb's arguments from $kver's BTF" "got: ${proto:-nothing}"
+fi
+check_json "n1: tier B tcp_retransmits loads on $kver with its ($want) event" \
+    "any(.[]; .probe == \"tcp_retransmits\" and .loaded and .event_arguments == \"$want\")" \
     ctl n1 --json probes
-check_json "n1: tier B qdisc_sojourn loads on 6.1" \
+check_json "n1: tier B qdisc_sojourn loads on $kver" \
     'any(.[]; .probe == "qdisc_sojourn" and .loaded)' ctl n1 --json probes
-check_json "n1: tier B drops loads on 6.1 and names reasons from this kernel's BTF" \
+check_json "n1: tier B drops loads on $kver and names reasons from its BTF" \
     'any(.[]; .probe == "drops" and .loaded and .reasons_named)' ctl n1 --json probes
 rx() { ctl n1 --json links | jq --arg m "$1" --arg h "$2" '[.[] | select(.neighbor == $m and .hardif == $h) | .rx_packets] | add // 0'; }
 seen() { [ "$(rx "$n2mac" l-n2)" -gt 10 ] && [ "$(rx "$n3mac" l-n3)" -gt 10 ]; }
@@ -62,7 +73,10 @@ if wait_until 40 lossy; then pass "n1: n2's loss ratio rises above 20% with 50% 
 else fail "n1: n2's loss ratio rises above 20% with 50% loss" "ratio $(loss "$n2mac")"; fi
 check "n1: n3's link stays clean (loss ratio $(loss "$n3mac"))" jq -n -e --argjson l "$(loss "$n3mac")" '$l < 0.1'
 m=$(metric n1 "meshd_link_loss_ratio{hardif=\"l-n2\",neighbor=\"$n2mac\"}")
-check "n1: meshd_link_loss_ratio for n2 is exported ($m)" jq -n -e --argjson l "${m:-0}" '$l > 0.2'
+# Read a moment after the JSON above, the ratio may have moved a little
+# either way (netem's losses come in runs): the metric has to show the loss,
+# not cross the same line again.
+check "n1: meshd_link_loss_ratio for n2 is exported ($m)" jq -n -e --argjson l "${m:-0}" '$l > 0.1'
 
 # An interface that goes away and comes back gets the probe again (a new
 # ifindex): manage mode re-attaches it to bat0, the probe follows.
