@@ -13,6 +13,7 @@
 #include "authorize.h"
 #include "id.h"
 #include "json_depth.h"
+#include "uci.h"
 #include "workload.h"
 #include "settings.h"
 
@@ -797,6 +798,9 @@ ConfigResult loadConfigFile(const std::string &path, const std::string &defaultS
         r.errors.push_back({ConfigErrorKind::Io, "", "file is larger than 16 MiB"});
         return r;
     }
+    // /etc/config/meshd has no extension: the syntax is told by the content.
+    if (looksLikeUci(text))
+        return parseUciConfig(text, defaultSocket);
     return parseConfig(text, defaultSocket);
 }
 
