@@ -519,7 +519,10 @@ void parseRest(Section &root, Config &c, std::vector<ConfigError> &errors)
     withObject(root, "probes", [&](const json &obj, const std::string &path) {
         Section s(obj, path, errors);
         s.readBool("enabled", c.probes.enabled);
-        s.readString("btf", c.probes.btf, checkAbsolutePath);
+        // "" (the default) is the kernel's own BTF, as configToJson writes it.
+        s.readString("btf", c.probes.btf, [](const std::string &v) {
+            return v.empty() ? std::string() : checkAbsolutePath(v);
+        });
         s.rejectUnknown();
     });
     withObject(root, "spiffe", [&](const json &obj, const std::string &path) {
