@@ -159,7 +159,18 @@ alive() {
     local n
     for n in $NODES; do kill -0 "$(pid_of $n)" 2>/dev/null || return 1; done
 }
-check "every meshd is still running (none died on its own)" alive
+if alive; then
+    pass "every meshd is still running (none died on its own)"
+else
+    for n in $NODES; do
+        kill -0 "$(pid_of $n)" 2>/dev/null && continue
+        # Why: a sanitizer's report or an error in its log, or the kernel's OOM killer.
+        why=$(grep -E 'ERROR: AddressSanitizer|runtime error|SUMMARY|error' /tmp/lab/$n/meshd.log | tail -n 3 | tr '\n' ' ')
+        oom=$(dmesg | grep -i 'killed process' | tail -n 2 | tr '\n' ' ')
+        echo "INFO $n: meshd is gone; its log: ${why:-nothing}; kernel: ${oom:-no OOM kill}" >&3
+    done
+    fail "every meshd is still running (none died on its own)" "see the INFO lines above"
+fi
 for n in $NODES; do
     if grep -qE "Sanitizer|runtime error|terminate called|Segmentation" /tmp/lab/$n/meshd.log; then
         fail "$n: meshd log has no crash report" "$(grep -m 3 -E 'Sanitizer|runtime error|terminate|Segmentation' /tmp/lab/$n/meshd.log)"
