@@ -201,8 +201,13 @@ st=$(jq -s -c '{count: (map(.count) | add), max_ms: (map(.max_ms) | max),
 echo "INFO n1 status during the chaos: $st" >&3
 max=$(echo "$st" | jq -r '.max_ms // empty')
 count=$(echo "$st" | jq -r '.count // 0')
-if [ -n "$max" ] && [ "$count" -gt 100 ] && jq -n -e --argjson m "$max" '$m < 1000' >/dev/null; then
-    pass "n1 answered status throughout ($count requests, worst $max ms; bound 1000 ms under emulation)"
+# Under emulation the bound is 1000 ms; the ASan + UBSan build (tests/run
+# runs this scenario with it, to catch memory errors) makes every request
+# several times slower, so it gets 5000 ms: a stall, not slowness.
+bound=1000
+[ -e /lab/sanitized ] && bound=5000
+if [ -n "$max" ] && [ "$count" -gt 100 ] && jq -n -e --argjson m "$max" --argjson b "$bound" '$m < $b' >/dev/null; then
+    pass "n1 answered status throughout ($count requests, worst $max ms; bound $bound ms under emulation)"
 else
     fail "n1 answered status throughout" "$st"
 fi
