@@ -271,7 +271,7 @@ unsigned drain(UdpPort &port, FramePool &pool)
 } // namespace
 
 TEST_CASE("worker: unicast to the MAC's peer, broadcast and unknown unicast to all, over loopback",
-          "[forward][worker][udp]")
+          "[forward][worker][udp][udp-gso]")
 {
     // The worker's own socket, and one socket per peer that only counts.
     sockaddr_in any = loopback(0);

@@ -36,7 +36,7 @@ TEST_CASE("process sample of a synthetic /proc", "[metrics]")
     CHECK(s->openFds == 3);
 }
 
-TEST_CASE("process collector reports this process", "[metrics]")
+TEST_CASE("process collector reports this process", "[metrics][procfs]")
 {
     int before = open("/dev/null", O_RDONLY);
     ProcessCollector c;

@@ -91,3 +91,31 @@ TEST_CASE("bad peer frame headers are refused before their payload", "[peer_fram
         CHECK_FALSE(d.feed(bytes("x")));
     }
 }
+
+TEST_CASE("the peer frame length is big-endian on every host", "[peer_frame][byte-order]")
+{
+    // 258 = 0x0102: written in host order it would be 02 01 00 00 on a
+    // little-endian host; big-endian gives 00 00 01 02 on every host.
+    std::vector<std::uint8_t> payload(258, 0x5a), stream;
+    encodeFrame(frame::Goodbye, payload, stream);
+    REQUIRE(stream.size() == frame::headerSize + 258);
+    const std::vector<std::uint8_t> header{frame::version, frame::Goodbye, 0, 0, 0x00, 0x00, 0x01, 0x02};
+    CHECK(std::vector<std::uint8_t>(stream.begin(), stream.begin() + 8) == header);
+
+    // Decoding the header as written: 0x00010000 (65536) is the largest
+    // payload; its byte-swapped reading 0x00000100 would wait for 256 bytes.
+    std::vector<std::uint8_t> big{frame::version, frame::Hello, 0, 0, 0x00, 0x01, 0x00, 0x00};
+    big.resize(frame::headerSize + 65536, 0x20);
+    FrameDecoder d;
+    REQUIRE(d.feed(std::span(big).first(frame::headerSize + 256)));
+    CHECK_FALSE(d.next()); // not complete after 256 bytes of payload
+    REQUIRE(d.feed(std::span(big).subspan(frame::headerSize + 256)));
+    auto f = d.next();
+    REQUIRE(f);
+    CHECK(f->payload.size() == 65536);
+
+    // 0x01000000: too long, and read as 1 if the bytes were swapped.
+    FrameDecoder e;
+    CHECK_FALSE(e.feed(std::vector<std::uint8_t>{frame::version, frame::Hello, 0, 0, 0x01, 0, 0, 0}));
+    CHECK(e.error().find("16777216") != std::string::npos);
+}
