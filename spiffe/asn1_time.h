@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <openssl/asn1.h>
 
@@ -20,7 +21,16 @@ inline std::chrono::system_clock::time_point asn1TimePoint(const ASN1_TIME *time
     };
     if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1)
         return {};
-    const std::time_t t = timegm(&tm);
+    // Seconds since the epoch in 64 bits from the calendar date, not
+    // timegm(): a 32-bit time_t (32-bit glibc) cannot hold a time past 2038
+    // and timegm() gives -1 for RFC 5280's 99991231235959Z.
+    using namespace std::chrono;
+    const year_month_day date{year{tm.tm_year + 1900}, month{static_cast<unsigned>(tm.tm_mon + 1)},
+                              day{static_cast<unsigned>(tm.tm_mday)}};
+    if (!date.ok())
+        return {};
+    const std::int64_t t = static_cast<std::int64_t>(sys_days{date}.time_since_epoch().count()) * 86400 +
+                           std::int64_t{tm.tm_hour} * 3600 + std::int64_t{tm.tm_min} * 60 + tm.tm_sec;
     const auto limit = std::chrono::duration_cast<std::chrono::seconds>(
                            clock::time_point::max().time_since_epoch())
                            .count();
@@ -28,7 +38,7 @@ inline std::chrono::system_clock::time_point asn1TimePoint(const ASN1_TIME *time
         return clock::time_point::max();
     if (t <= -limit)
         return clock::time_point::min();
-    return clock::from_time_t(t);
+    return clock::time_point(duration_cast<clock::duration>(seconds{t}));
 }
 
 } // namespace spiffe
