@@ -39,7 +39,7 @@ void CommandRegistry::dispatch(const std::string &name, const nlohmann::json &ar
     auto once = [answered, reply](CommandResult r) {
         if (*answered)
             return;
-        *answered = true;
+        *answered = !r.more;
         reply(std::move(r));
     };
     try {

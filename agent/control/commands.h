@@ -15,6 +15,13 @@ struct CommandResult {
     std::string code;
     std::string message;
     std::string rawResult; // when set: the result, already serialised
+    // A piece of a long result, already serialised, with more to come: the
+    // control server sends it at once, so that a reply of megabytes starts
+    // within a turn of the loop and the client's idle timeout sees progress.
+    // The pieces and the final successRaw concatenated make the result; a
+    // failure after a piece can no longer be an error reply and closes the
+    // connection instead.
+    bool more = false;
 
     static CommandResult success(nlohmann::json value) { return {true, std::move(value), {}, {}, {}}; }
     static CommandResult failure(std::string code, std::string message)
@@ -24,6 +31,10 @@ struct CommandResult {
     static CommandResult successRaw(std::string serialised)
     {
         return {true, nullptr, {}, {}, std::move(serialised)};
+    }
+    static CommandResult piece(std::string serialised)
+    {
+        return {true, nullptr, {}, {}, std::move(serialised), true};
     }
 };
 
@@ -37,7 +48,8 @@ class CommandRegistry {
 public:
     using Handler = std::function<CommandResult(const nlohmann::json &args)>;
     // Commands whose work spans several turns of the event loop answer
-    // through `reply`, exactly once, possibly before the handler returns.
+    // through `reply`, exactly once, possibly before the handler returns;
+    // pieces (CommandResult::piece) may come before that answer.
     using Reply = std::function<void(CommandResult)>;
     using AsyncHandler = std::function<void(const nlohmann::json &args, Reply reply)>;
 

@@ -87,13 +87,19 @@ std::string okReply(const json &id, const json &result)
     return serialiseLine({{"id", id}, {"ok", true}, {"result", result}});
 }
 
-std::string okReplyRaw(const json &id, std::string_view result)
+std::string okReplyHead(const json &id)
 {
     std::string s = "{\"id\":";
     s += id.dump(-1, ' ', false, json::error_handler_t::replace);
     s += ",\"ok\":true,\"result\":";
+    return s;
+}
+
+std::string okReplyRaw(const json &id, std::string_view result)
+{
+    std::string s = okReplyHead(id);
     s += result;
-    s += "}\n";
+    s += okReplyTail;
     return s;
 }
 

@@ -65,6 +65,9 @@ std::variant<Request, ProtocolError> parseRequest(std::string_view line);
 // Replies serialised as one line each, newline included. Invalid UTF-8 in
 // strings is replaced rather than thrown.
 std::string okReply(const nlohmann::json &id, const nlohmann::json &result);
+// A successful reply in pieces: the head, the result's text, the tail.
+std::string okReplyHead(const nlohmann::json &id);
+inline constexpr std::string_view okReplyTail = "}\n";
 // The same with `result` already serialised (valid JSON text, one line).
 std::string okReplyRaw(const nlohmann::json &id, std::string_view result);
 std::string errorReply(const nlohmann::json &id, std::string_view code, std::string_view message);

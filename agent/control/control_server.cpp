@@ -502,24 +502,44 @@ void ControlServer::handleLine(Client &c, const std::string &line)
     // Further requests of this client wait until this one is answered, so
     // that replies keep the order of the requests.
     c.busy = true;
-    commands_.dispatch(req.cmd, req.args,
-                       [this, id = c.id, reqId = req.id, label](CommandResult r) {
-                           metrics_.controlRequests
-                               .Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
-                               .Increment();
-                           auto found = clients_.find(id);
-                           if (found == clients_.end())
-                               return; // gone while its command ran
-                           Client &client = *found->second;
-                           client.busy = false;
-                           queue(client, !r.ok ? errorReply(reqId, r.code, r.message)
-                                         : r.rawResult.empty() ? okReply(reqId, r.result)
-                                                               : okReplyRaw(reqId, r.rawResult));
-                           // A reply that arrives later has to be sent, and
-                           // what waited behind it served.
-                           if (!client.serving)
-                               resumeSoon(client);
-                       });
+    auto streamed = std::make_shared<bool>(false); // a piece of the reply went out
+    commands_.dispatch(req.cmd, req.args, [this, id = c.id, reqId = req.id, label,
+                                           streamed](CommandResult r) {
+        auto found = clients_.find(id);
+        if (r.more) {
+            if (found == clients_.end())
+                return;
+            Client &client = *found->second;
+            queue(client, *streamed ? std::move(r.rawResult) : okReplyHead(reqId) + r.rawResult);
+            *streamed = true;
+            if (!client.serving && flush(client))
+                updateInterest(client);
+            return;
+        }
+        metrics_.controlRequests.Add({{"command", label}, {"result", r.ok ? "ok" : r.code}})
+            .Increment();
+        if (found == clients_.end())
+            return; // gone while its command ran
+        Client &client = *found->second;
+        client.busy = false;
+        if (*streamed && !r.ok) {
+            // Half a reply is out: an error cannot follow it on that line.
+            LOG_LIMITED("control-stream-failed", Warning, "control",
+                        "%s failed after part of its reply was sent (%s); closing client %llu",
+                        label.c_str(), r.message.c_str(), static_cast<unsigned long long>(id));
+            return drop(id, nullptr);
+        }
+        if (*streamed)
+            queue(client, r.rawResult.append(okReplyTail));
+        else
+            queue(client, !r.ok                 ? errorReply(reqId, r.code, r.message)
+                          : r.rawResult.empty() ? okReply(reqId, r.result)
+                                                : okReplyRaw(reqId, r.rawResult));
+        // A reply that arrives later has to be sent, and what waited behind
+        // it served.
+        if (!client.serving)
+            resumeSoon(client);
+    });
 }
 
 void ControlServer::queue(Client &c, std::string data)

@@ -103,12 +103,14 @@ std::optional<std::string> Client::readLine(
     std::optional<std::chrono::steady_clock::time_point> deadline, std::string &error,
     std::optional<std::chrono::steady_clock::duration> idle)
 {
+    std::size_t scanned = 0; // a reply of megabytes comes in many reads: look at each byte once
     for (;;) {
-        if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
+        if (auto nl = buffer_.find('\n', scanned); nl != std::string::npos) {
             std::string line = buffer_.substr(0, nl);
             buffer_.erase(0, nl + 1);
             return line;
         }
+        scanned = buffer_.size();
         if (!waitFor(fd_, POLLIN, deadline)) {
             error = errno == ETIMEDOUT ? "timed out waiting for meshd's reply"
                                        : std::string("cannot read reply: ") + strerror(errno);

@@ -201,10 +201,39 @@ void MeshService::finishPoll()
     if (neighborsObserver_)
         neighborsObserver_(r->neighbors);
     polls_++;
+    spacePolls(r->started, snapshot_->routes.size(), r->globalTt.size());
     if (pollAgain_) {
         pollAgain_ = false;
         pollSoon();
     }
+}
+
+void MeshService::spacePolls(std::chrono::steady_clock::time_point started,
+                             std::size_t originators, std::size_t clients)
+{
+    using std::chrono::milliseconds;
+    auto took = std::chrono::steady_clock::now() - started;
+    auto interval = milliseconds(config_.mesh.pollIntervalMs);
+    auto spaced = std::chrono::duration_cast<milliseconds>(took * pollDutyDivisor);
+    if (spaced > interval) {
+        if (pollTimer_)
+            loop_.rescheduleTimer(pollTimer_, started + spaced);
+        if (!spacedPollMs_)
+            LOG(Warning, "mesh",
+                "a poll of %s took %.0f ms (%zu originators, %zu global clients): polling every "
+                "%.1f s instead of every %.1f s while polls are this slow",
+                config_.mesh.interface.c_str(), std::chrono::duration<double, std::milli>(took).count(),
+                originators, clients, static_cast<double>(spaced.count()) / 1000.0,
+                static_cast<double>(interval.count()) / 1000.0);
+        spacedPollMs_ = static_cast<std::uint64_t>(spaced.count());
+    } else if (spacedPollMs_) {
+        LOG(Info, "mesh", "polls of %s are quick again: polling every %.1f s",
+            config_.mesh.interface.c_str(), static_cast<double>(interval.count()) / 1000.0);
+        spacedPollMs_ = 0;
+    }
+    pollIntervalGauge_.Add({{"mesh", config_.mesh.interface}})
+        .Set(static_cast<double>(spacedPollMs_ ? spacedPollMs_ : config_.mesh.pollIntervalMs) /
+             1000.0);
 }
 
 void MeshService::queueEvent(const batman::MeshEvent &e)

@@ -31,6 +31,7 @@ struct MeshService::PollRun {
 
     int ifindex = 0;
     int step = Originators;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     int attempt = 0;
     std::chrono::steady_clock::time_point stepStart;
     unsigned badEntries = 0;

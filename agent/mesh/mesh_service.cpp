@@ -15,6 +15,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <sys/epoll.h>
+#include <utility>
 
 #include "control_protocol.h"
 #include "counter_snapshot.h"
@@ -81,6 +82,12 @@ MeshService::MeshService(EventLoop &loop, const Config &config, Metrics &metrics
                             .Name("meshd_originators")
                             .Help("Originators with a route in the mesh.")
                             .Register(metrics.registry())),
+      pollIntervalGauge_(prometheus::BuildGauge()
+                             .Name("meshd_poll_interval_seconds")
+                             .Help("Time between polls of the mesh: the configured interval, or "
+                                   "more while polls are slow (at most a quarter of the time "
+                                   "goes to polling).")
+                             .Register(metrics.registry())),
       neighborsGauge_(prometheus::BuildGauge()
                           .Name("meshd_neighbors")
                           .Help("Direct neighbours per hard interface.")
@@ -250,6 +257,10 @@ json MeshService::status()
         mesh["originators"] = snapshot_->originators();
         mesh["neighbors"] = snapshot_->neighbors.size();
     }
+    mesh["poll_interval_ms"] = spacedPollMs_ ? spacedPollMs_ : config_.mesh.pollIntervalMs;
+    if (spacedPollMs_)
+        mesh["poll_note"] = "polls are slow: spaced out from the configured " +
+                            std::to_string(config_.mesh.pollIntervalMs) + " ms";
     if (info.algorithm != config_.mesh.algorithm)
         mesh["note"] = "the kernel runs " + info.algorithm + ", the config asks for " +
                        config_.mesh.algorithm + " (the algorithm is fixed at creation)";
@@ -392,8 +403,11 @@ void MeshService::streamTable(std::unique_ptr<TableJob> job, CommandRegistry::Re
 void MeshService::startTable()
 {
     TableJob &j = *tableJobs_.front();
-    j.out = "[";
-    j.seen.clear();
+    if (!j.streamed) {
+        j.out = "[";
+        j.rows = 0;
+        j.seen.clear();
+    } // else a retry after an interrupted dump: rows already sent are not repeated
     j.bad = 0;
     if (j.reset)
         j.reset();
@@ -436,11 +450,19 @@ void MeshService::pumpTableTurn()
             } else if (text.empty()) {
                 // not a row (a dump's header)
             } else if (j.seen.insert(std::move(*key)).second) {
-                if (j.out.size() > 1)
+                if (j.rows++)
                     j.out += ',';
                 j.out += text;
             }
         });
+    // A big table goes out as it is read: the client sees its first rows
+    // within a turn instead of after the whole dump (50,000 originators
+    // take seconds on a slow CPU), and meshd holds one piece, not the table.
+    constexpr std::size_t pieceBytes = 64 * 1024;
+    if (!j.collect && j.out.size() >= pieceBytes) {
+        j.streamed = true;
+        j.reply(CommandResult::piece(std::exchange(j.out, {})));
+    }
     if (progress == batman::DumpReader::Progress::More)
         return;
     batman::DumpReader &reader = tableStream_.reader();
@@ -464,7 +486,10 @@ void MeshService::finishTable(int err)
     }
     if (err == -ENOENT) { // no active primary interface yet, so the table is empty
         err = 0;
-        j->out = "[";
+        if (!j->streamed) {
+            j->out = "[";
+            j->rows = 0;
+        }
     }
     if (err < 0) {
         if (err == -EIO || err == -ENOBUFS) {

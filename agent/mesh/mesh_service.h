@@ -122,7 +122,9 @@ private:
         int ifindex = 0;
         int attempt = 0;
         unsigned bad = 0;
-        std::string out;
+        std::string out;     // serialised rows not yet handed to `reply`
+        std::size_t rows = 0;
+        bool streamed = false; // pieces went out: a restarted dump cannot take them back
         std::set<std::string> seen;
         std::map<std::uint32_t, std::string> names;
         std::chrono::steady_clock::time_point start;
@@ -139,6 +141,13 @@ private:
     std::unique_ptr<PollRun> run_; // the poll in progress
     bool pollAgain_ = false;
     std::uint64_t polls_ = 0;
+    // Polls are spaced out so that they take at most 1/pollDutyDivisor of
+    // the time: a mesh flooded with originators makes each poll dearer, and
+    // the configured interval then yields to spacedPollMs_ (0: not spaced).
+    static constexpr int pollDutyDivisor = 4;
+    std::uint64_t spacedPollMs_ = 0;
+    void spacePolls(std::chrono::steady_clock::time_point started, std::size_t originators,
+                    std::size_t clients);
     std::uint64_t dumpRetries_ = 0;
     std::uint64_t dumpDuplicates_ = 0;
     struct nl_sock *configSock_ = nullptr;
@@ -159,6 +168,7 @@ private:
     prometheus::Family<prometheus::Counter> &netlinkErrors_;
     prometheus::Family<prometheus::Histogram> &dumpDuration_;
     prometheus::Family<prometheus::Gauge> &originatorsGauge_;
+    prometheus::Family<prometheus::Gauge> &pollIntervalGauge_;
     prometheus::Family<prometheus::Gauge> &neighborsGauge_;
     prometheus::Family<prometheus::Gauge> &degreeGauge_;
     prometheus::Family<prometheus::Gauge> &tqGauge_;

@@ -58,15 +58,19 @@ echo "INFO meshd at $N originators and $N clients: RSS $rss0 -> $rss kB, $share 
 check "meshd's RSS stays under 96 MB ($((rss / 1024)) MB)" test "$rss" -lt 98304
 check "meshd uses less than half a core ($share)" jq -n -e --argjson s "$share" '$s < 0.5'
 
+# Polls of 50,000 originators are slow here: meshd spaces them out.
+spaced=$(ctl n1 --json status | jq '.mesh.poll_interval_ms')
+echo "INFO polls every $spaced ms (configured: 2000)" >&3
+
 # While polls dump the whole table.
 on n1 scale-probe status --socket $S --duration-ms 8000 --gap-ms 20 >$D/status-polls.json
 echo "INFO status during 50,000-row polls: $(cat $D/status-polls.json)" >&3
 check_json "status answers within 1 s during the polls" '.count > 50 and .max_ms < 1000' cat $D/status-polls.json
 
-# 50,000 rows are made whole before the reply's first byte: under emulation
-# that takes longer than meshctl's default 5 s.
+# 50,000 rows take longer than meshctl's default 5 s under emulation; they
+# come in pieces as they are made, and the timeout is for a silence.
 t0=$(date +%s)
-ours=$(ctl n1 --timeout 60 --json originators | jq '[.[] | select(.best)] | length')
+ours=$(ctl n1 --json originators | jq '[.[] | select(.best)] | length')
 took=$(($(date +%s) - t0))
 theirs=$(oj_count)
 check "meshctl originators has as many best routes as batctl oj ($ours, $theirs; the reply took $took s)" \

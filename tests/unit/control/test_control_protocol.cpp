@@ -229,6 +229,21 @@ TEST_CASE("asynchronous commands answer exactly once, in raw form too", "[protoc
     CHECK(reg.dispatch("slow", json::object()).code == errc::internal);
     CHECK(reg.describe().size() == 4);
 
+    // Pieces come before the one answer and do not count as it.
+    reg.addAsync("pieces", "answers in pieces", [](const json &, CommandRegistry::Reply reply) {
+        reply(CommandResult::piece("[1"));
+        reply(CommandResult::piece(",2"));
+        reply(CommandResult::successRaw("]"));
+        reply(CommandResult::piece(",3"));
+    });
+    got.clear();
+    reg.dispatch("pieces", json::object(), collect);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].more);
+    CHECK(got[1].more);
+    CHECK_FALSE(got[2].more);
+    CHECK(got[0].rawResult + got[1].rawResult + got[2].rawResult == "[1,2]");
+
     json raw = json::parse(okReplyRaw(5, "[{\"a\":1}]"));
     CHECK(raw["id"] == 5);
     CHECK(raw["ok"] == true);

@@ -225,3 +225,94 @@ TEST_CASE("all clients together hold at most maxHeldBytes: the largest are dropp
     REQUIRE(n > 0);
     CHECK(std::string(buf).find("\"pong\"") != std::string::npos);
 }
+
+namespace
+{
+// Reads what arrived on `fd` without blocking; true at end of stream.
+bool readSome(int fd, std::string &into)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            return false;
+        into.append(buf, static_cast<std::size_t>(n));
+    }
+}
+} // namespace
+
+TEST_CASE("a reply in pieces goes out as it is made, as one line, in request order",
+          "[control]")
+{
+    Fixture f;
+    // "rows" answers over 20 turns of the loop: a piece of 1000 rows each
+    // turn, then the closing bracket; "broken" fails after its first piece.
+    f.commands.addAsync("rows", "a long table", [&](const nlohmann::json &,
+                                                    CommandRegistry::Reply reply) {
+        auto turn = std::make_shared<std::function<void(int)>>();
+        *turn = [&f, reply, turn](int k) {
+            std::string piece = k == 0 ? "[" : ",";
+            for (int i = 0; i < 1000; ++i)
+                piece += (i ? "," : "") + std::to_string(k * 1000 + i);
+            reply(CommandResult::piece(std::move(piece)));
+            if (k == 19) {
+                reply(CommandResult::successRaw("]"));
+                return;
+            }
+            f.loop.addTimer(std::chrono::milliseconds(5), [turn, k] { (*turn)(k + 1); });
+        };
+        (*turn)(0);
+    });
+    f.commands.addAsync("broken", "fails half-way",
+                        [&](const nlohmann::json &, CommandRegistry::Reply reply) {
+                            reply(CommandResult::piece("[1,2"));
+                            f.loop.addTimer(std::chrono::milliseconds(5), [reply] {
+                                reply(CommandResult::failure("unavailable", "gone"));
+                            });
+                        });
+
+    UniqueFD c = connectTo(f.socketPath);
+    sendAll(c.get(), "{\"id\":1,\"cmd\":\"rows\"}\n{\"id\":2,\"cmd\":\"ping\"}\n");
+    std::string got;
+    std::size_t bytesAtTurn3 = 0;
+    int ticks = 0;
+    std::function<void()> tick = [&] {
+        readSome(c.get(), got);
+        if (++ticks == 4)
+            bytesAtTurn3 = got.size();
+        if (ticks == 40)
+            return f.loop.stop();
+        f.loop.addTimer(std::chrono::milliseconds(5), tick);
+    };
+    f.loop.addTimer(std::chrono::milliseconds(5), tick);
+    f.loop.run();
+    readSome(c.get(), got);
+
+    // The first pieces arrived long before the last one was made.
+    CHECK(bytesAtTurn3 > 4000);
+    CHECK(got.find('\n') > bytesAtTurn3);
+    std::size_t nl = got.find('\n');
+    REQUIRE(nl != std::string::npos);
+    auto first = nlohmann::json::parse(got.substr(0, nl));
+    CHECK(first["id"] == 1);
+    CHECK(first["ok"] == true);
+    REQUIRE(first["result"].size() == 20000);
+    CHECK(first["result"][19999] == 19999);
+    // The pipelined request behind it was answered after it, not inside it.
+    auto second = nlohmann::json::parse(got.substr(nl + 1, got.find('\n', nl + 1) - nl - 1));
+    CHECK(second["id"] == 2);
+    CHECK(second["result"] == "pong");
+
+    // A failure after a piece closes the connection rather than send an
+    // error inside the half-sent line.
+    UniqueFD b = connectTo(f.socketPath);
+    sendAll(b.get(), "{\"id\":3,\"cmd\":\"broken\"}\n");
+    f.loop.addTimer(std::chrono::milliseconds(100), [&] { f.loop.stop(); });
+    f.loop.run();
+    std::string half;
+    CHECK(readSome(b.get(), half)); // end of stream
+    CHECK(half == "{\"id\":3,\"ok\":true,\"result\":[1,2");
+    CHECK(f.server.clientCount() == 1);
+}
