@@ -32,6 +32,7 @@ struct MeshService::PollRun {
     int ifindex = 0;
     int step = Originators;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    std::chrono::nanoseconds cpu{0}; // the event loop thread's CPU time in this poll's turns
     int attempt = 0;
     std::chrono::steady_clock::time_point stepStart;
     unsigned badEntries = 0;

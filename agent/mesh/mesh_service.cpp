@@ -86,7 +86,7 @@ MeshService::MeshService(EventLoop &loop, const Config &config, Metrics &metrics
                              .Name("meshd_poll_interval_seconds")
                              .Help("Time between polls of the mesh: the configured interval, or "
                                    "more while polls are slow (at most a quarter of the time "
-                                   "goes to polling).")
+                                   "goes to polling, by CPU time).")
                              .Register(metrics.registry())),
       neighborsGauge_(prometheus::BuildGauge()
                           .Name("meshd_neighbors")

@@ -142,12 +142,13 @@ private:
     bool pollAgain_ = false;
     std::uint64_t polls_ = 0;
     // Polls are spaced out so that they take at most 1/pollDutyDivisor of
-    // the time: a mesh flooded with originators makes each poll dearer, and
+    // the loop's CPU time: a mesh flooded with originators makes each poll dearer, and
     // the configured interval then yields to spacedPollMs_ (0: not spaced).
     static constexpr int pollDutyDivisor = 4;
     std::uint64_t spacedPollMs_ = 0;
-    void spacePolls(std::chrono::steady_clock::time_point started, std::size_t originators,
-                    std::size_t clients);
+    std::chrono::nanoseconds turnCpuStart_{0}; // thread CPU time when the poll's turn began
+    void spacePolls(std::chrono::steady_clock::time_point started, std::chrono::nanoseconds took,
+                    std::size_t originators, std::size_t clients);
     std::uint64_t dumpRetries_ = 0;
     std::uint64_t dumpDuplicates_ = 0;
     struct nl_sock *configSock_ = nullptr;
