@@ -110,8 +110,8 @@ int parseArgs(int argc, char **argv, Args &args)
 }
 
 // Checks that the running kernel (and the environment) offers what the
-// config asks for.
-bool checkKernel(const Config &config)
+// config asks for; `loaded` names the keys as the file spells them.
+bool checkKernel(const Config &config, const ConfigResult &loaded)
 {
     bool ok = true;
     if (batman::moduleVersion() && config.mesh.manage) {
@@ -123,18 +123,19 @@ bool checkKernel(const Config &config)
             std::string list;
             for (const auto &a : algorithms)
                 list += (list.empty() ? "" : ", ") + a;
-            fprintf(stderr, "meshd: mesh.algorithm: %s is not offered by this kernel's batman-adv "
+            fprintf(stderr, "meshd: %s: %s is not offered by this kernel's batman-adv "
                             "(available: %s)\n",
-                    config.mesh.algorithm.c_str(), list.c_str());
+                    loaded.name("mesh.algorithm").c_str(), config.mesh.algorithm.c_str(),
+                    list.c_str());
             ok = false;
         }
     }
     if (!batman::moduleVersion()) {
         if (config.mesh.manage) {
             fprintf(stderr,
-                    "meshd: mesh.manage: the kernel has no batman-adv module loaded "
+                    "meshd: %s: the kernel has no batman-adv module loaded "
                     "(modprobe batman-adv), so %s cannot be created\n",
-                    config.mesh.interface.c_str());
+                    loaded.name("mesh.manage").c_str(), config.mesh.interface.c_str());
             ok = false;
         } else {
             fprintf(stderr, "meshd: warning: the kernel has no batman-adv module loaded; "
@@ -224,7 +225,7 @@ int main(int argc, char **argv)
     Config config = std::move(*r.config);
 
     if (args.check) {
-        if (!checkKernel(config))
+        if (!checkKernel(config, r))
             return 1;
         printf("meshd: %s: configuration OK\n", args.config.c_str());
         return 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -117,7 +118,14 @@ struct ConfigError {
 struct ConfigResult {
     std::optional<Config> config;
     std::vector<ConfigError> errors;
+    // A key such as "mesh.manage" as the file spells it: itself for JSON,
+    // "meshd.bat0.manage" for UCI (set by parseUciConfig).
+    std::function<std::string(const std::string &)> keyName;
     bool ok() const { return config.has_value(); }
+    std::string name(const std::string &jsonPath) const
+    {
+        return keyName ? keyName(jsonPath) : jsonPath;
+    }
 };
 
 // Parses and validates a config document. Every error is collected;

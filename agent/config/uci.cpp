@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -1124,6 +1125,8 @@ ConfigResult parseUciConfig(std::string_view text, const std::string &defaultSoc
         result.errors.push_back(std::move(e.error));
     if (result.errors.empty())
         result.config = std::move(validated.config);
+    auto names = std::make_shared<const UciTree>(std::move(t));
+    result.keyName = [names](const std::string &jsonPath) { return names->uciPath(jsonPath); };
     return result;
 }
 

@@ -572,6 +572,18 @@ TEST_CASE("UCI paths of JSON paths", "[uci]")
         "settings": {"hop_penalty": 3}}, "spiffe": {}})"));
 }
 
+TEST_CASE("a loaded config names its keys as its file does", "[uci]")
+{
+    // meshd --check's kernel checks speak of the file's keys.
+    ConfigResult u = uci("config mesh 'bat0'\n\toption manage '1'\n\tlist hardif eth1\n");
+    REQUIRE(u.ok());
+    CHECK(u.name("mesh.manage") == "meshd.bat0.manage");
+    CHECK(u.name("mesh.algorithm") == "meshd.bat0.algorithm");
+    ConfigResult j = parseConfig(R"({"mesh": {"manage": true, "hardifs": ["eth1"]}})", sock);
+    REQUIRE(j.ok());
+    CHECK(j.name("mesh.manage") == "mesh.manage");
+}
+
 TEST_CASE("JSON and UCI forms of a config give equal Configs", "[uci]")
 {
     ConfigResult j = parseConfig(slurp(sourceFile("uci/full.json")), sock);
