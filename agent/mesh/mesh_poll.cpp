@@ -34,10 +34,33 @@ void MeshService::schedulePoll()
 {
     if (pollTimer_)
         loop_.cancelTimer(pollTimer_);
-    pollTimer_ = loop_.addTimer(std::chrono::milliseconds(config_.mesh.pollIntervalMs), [this] {
-        pollTimer_ = 0;
-        poll();
-    });
+    pollTimer_ = loop_.addTimer(std::chrono::milliseconds(config_.mesh.pollIntervalMs),
+                                [this] { onPollTimer(); });
+}
+
+void MeshService::onPollTimer()
+{
+    pollTimer_ = 0;
+    if (run_) {
+        // Still polling: the next one is set when this one ends, spaced out
+        // if it was slow, rather than started at once behind it.
+        pollOverdue_ = true;
+        return;
+    }
+    poll();
+}
+
+void MeshService::pollAfterRun()
+{
+    if (pollAgain_) { // asked for (a link changed) while the poll ran
+        pollAgain_ = false;
+        pollOverdue_ = false;
+        pollSoon();
+    } else if (pollOverdue_) {
+        pollOverdue_ = false;
+        if (!pollTimer_)
+            schedulePoll();
+    }
 }
 
 namespace {
@@ -178,7 +201,7 @@ void MeshService::endPoll(const char *step, int err)
         stream_.close(); // reopened by the next poll
     }
     run_.reset();
-    pollAgain_ = false;
+    pollAfterRun();
 }
 
 void MeshService::finishPoll()
@@ -218,10 +241,7 @@ void MeshService::finishPoll()
     polls_++;
     spacePolls(r->started, r->cpu + (threadCpu() - turnCpuStart_), snapshot_->routes.size(),
                r->globalTt.size());
-    if (pollAgain_) {
-        pollAgain_ = false;
-        pollSoon();
-    }
+    pollAfterRun();
 }
 
 void MeshService::spacePolls(std::chrono::steady_clock::time_point started,
@@ -234,6 +254,9 @@ void MeshService::spacePolls(std::chrono::steady_clock::time_point started,
     if (spaced > interval) {
         if (pollTimer_)
             loop_.rescheduleTimer(pollTimer_, started + spaced);
+        else
+            pollTimer_ = loop_.addTimerAt(started + spaced, [this] { onPollTimer(); });
+        pollOverdue_ = false; // the timer above is the next poll
         if (!spacedPollMs_)
             LOG(Warning, "mesh",
                 "a poll of %s took %.0f ms of CPU (%zu originators, %zu global clients): polling every "

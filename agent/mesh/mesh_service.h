@@ -139,7 +139,11 @@ private:
     void finishTable(int err);
     struct PollRun;
     std::unique_ptr<PollRun> run_; // the poll in progress
-    bool pollAgain_ = false;
+    bool pollAgain_ = false;   // a poll was asked for while one ran
+    bool pollOverdue_ = false; // the poll timer fired while one ran
+    void onPollTimer();
+    // After a poll ended (or failed): what was asked for meanwhile.
+    void pollAfterRun();
     std::uint64_t polls_ = 0;
     // Polls are spaced out so that they take at most 1/pollDutyDivisor of
     // the loop's CPU time: a mesh flooded with originators makes each poll dearer, and
