@@ -40,7 +40,7 @@ std::string MeshService::reconcile(bool fatal)
             return problem("cannot create " + mesh + ": " + strerror(-err));
         }
         LOG(Info, "mesh", "created %s (%s)", mesh.c_str(), config_.mesh.algorithm.c_str());
-        publish_("mesh_created", {{"interface", mesh}, {"algorithm", config_.mesh.algorithm}});
+        publishInOrder("mesh_created", {{"interface", mesh}, {"algorithm", config_.mesh.algorithm}});
         createdByUs_ = true;
         settingsPending_ = true;
         for (const auto &h : config_.mesh.hardifs)
@@ -73,7 +73,7 @@ std::string MeshService::reconcile(bool fatal)
             } else {
                 batman::setUp(h.name, true);
                 LOG(Info, "mesh", "attached %s to %s", h.name.c_str(), mesh.c_str());
-                publish_("hardif_attached", {{"hardif", h.name}, {"interface", mesh}});
+                publishInOrder("hardif_attached", {{"hardif", h.name}, {"interface", mesh}});
                 hardifSettingsPending_.insert(h.name);
                 state = "attached";
             }
@@ -83,7 +83,7 @@ std::string MeshService::reconcile(bool fatal)
         }
         std::string &old = hardifState_[h.name];
         if (old != state && state == "missing")
-            publish_("hardif_missing", {{"hardif", h.name}, {"interface", mesh}});
+            publishInOrder("hardif_missing", {{"hardif", h.name}, {"interface", mesh}});
         old = state;
     }
 

@@ -94,7 +94,8 @@ void MeshService::poll()
     int ifindex = 0;
     if (std::string why = prepare(ifindex); !why.empty()) {
         if (snapshot_) {
-            publish_("mesh_unavailable", {{"interface", config_.mesh.interface}, {"reason", why}});
+            publishInOrder("mesh_unavailable",
+                           {{"interface", config_.mesh.interface}, {"reason", why}});
             snapshot_.reset();
         }
         return;
@@ -225,8 +226,8 @@ void MeshService::finishPoll()
 
     if (snapshot_) {
         batman::carryOver(*snapshot_, next);
-        for (const auto &e : batman::diff(*snapshot_, next))
-            queueEvent(e);
+        for (auto &e : batman::diff(*snapshot_, next))
+            pendingEvents_.push_back(std::move(e));
     }
     snapshot_ = std::move(next);
     lastHardifs_ = r->hardifs;
@@ -242,6 +243,36 @@ void MeshService::finishPoll()
     spacePolls(r->started, r->cpu + (threadCpu() - turnCpuStart_), snapshot_->routes.size(),
                r->globalTt.size());
     pollAfterRun();
+    drainEvents(false);
+}
+
+void MeshService::drainEvents(bool all)
+{
+    auto end = std::chrono::steady_clock::now() + pumpBudget;
+    for (unsigned n = 0; !pendingEvents_.empty(); n++) {
+        if (!all && n % 32 == 31 && std::chrono::steady_clock::now() >= end)
+            break;
+        batman::MeshEvent e = std::move(pendingEvents_.front());
+        pendingEvents_.pop_front();
+        queueEvent(e);
+    }
+    if (pendingEvents_.empty()) {
+        if (eventsTimer_) {
+            loop_.cancelTimer(eventsTimer_);
+            eventsTimer_ = 0;
+        }
+    } else if (!eventsTimer_) {
+        eventsTimer_ = loop_.addTimer(std::chrono::milliseconds(0), [this] {
+            eventsTimer_ = 0;
+            drainEvents(false);
+        });
+    }
+}
+
+void MeshService::publishInOrder(std::string_view name, nlohmann::json fields)
+{
+    drainEvents(true);
+    publish_(name, std::move(fields));
 }
 
 void MeshService::spacePolls(std::chrono::steady_clock::time_point started,
@@ -412,7 +443,7 @@ void MeshService::subscribeConfigGroup()
                 return NL_OK;
             if (gnl->cmd == BATADV_CMD_TP_METER) {
                 if (auto r = batman::parseTpResult(tb))
-                    self->publish_("tp_result", {{"originator", r->originator.str()},
+                    self->publishInOrder("tp_result", {{"originator", r->originator.str()},
                                                  {"cookie", r->cookie},
                                                  {"result", r->reasonName()},
                                                  {"complete", r->complete()},
@@ -424,13 +455,13 @@ void MeshService::subscribeConfigGroup()
                     json settings = json::object();
                     for (const auto &[k, v] : info->settings)
                         settings[k] = settingJson(v);
-                    self->publish_("settings_changed", {{"interface", info->ifname},
+                    self->publishInOrder("settings_changed", {{"interface", info->ifname},
                                                         {"settings", settings}});
                 }
             } else if (gnl->cmd == BATADV_CMD_SET_HARDIF) {
                 if (auto h = batman::parseHardif(tb)) {
                     std::string name = h->name.empty() ? batman::interfaceName(h->ifindex) : h->name;
-                    self->publish_("hardif_settings_changed",
+                    self->publishInOrder("hardif_settings_changed",
                                    {{"hardif", name},
                                     {"settings",
                                      {{"hop_penalty", optionalJson(h->hopPenalty)},

@@ -138,6 +138,8 @@ MeshService::~MeshService()
     }
     if (pollTimer_)
         loop_.cancelTimer(pollTimer_);
+    if (eventsTimer_)
+        loop_.cancelTimer(eventsTimer_);
     if (stream_.isOpen())
         loop_.removeFd(stream_.fd());
     if (tableStream_.isOpen())
@@ -335,6 +337,7 @@ void MeshService::stop()
         loop_.cancelTimer(pollTimer_);
         pollTimer_ = 0;
     }
+    drainEvents(true); // what the last poll saw still reaches the monitors
     run_.reset();
     if (stream_.isOpen()) {
         loop_.removeFd(stream_.fd());

@@ -84,6 +84,14 @@ private:
     void endPoll(const char *step, int err);
     void finishPoll();
     void queueEvent(const batman::MeshEvent &e);
+    // A poll's events are published a turn of the loop at a time (about
+    // 1 ms each), so that 50,000 new originators do not stall the loop for
+    // the second it takes to serialise them; other events of this service
+    // go out after them, in order (publishInOrder).
+    std::deque<batman::MeshEvent> pendingEvents_;
+    EventLoop::TimerId eventsTimer_ = 0;
+    void drainEvents(bool all);
+    void publishInOrder(std::string_view name, nlohmann::json fields);
     struct NeighborTq {
         batman::Mac neighbor;
         std::string hardif;
