@@ -337,7 +337,13 @@ void MeshService::stop()
         loop_.cancelTimer(pollTimer_);
         pollTimer_ = 0;
     }
-    drainEvents(true); // what the last poll saw still reaches the monitors
+    // Shutting down ("stopping" went out already): the rest of a poll's
+    // events would follow it, so they go unsent.
+    pendingEvents_.clear();
+    if (eventsTimer_) {
+        loop_.cancelTimer(eventsTimer_);
+        eventsTimer_ = 0;
+    }
     run_.reset();
     if (stream_.isOpen()) {
         loop_.removeFd(stream_.fd());
