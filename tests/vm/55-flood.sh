@@ -47,8 +47,8 @@ else
         "meshd_originators $(metric n1 'meshd_originators{mesh="bat0"}'), batctl oj best $(oj_count)"
 fi
 # The clients reach batman-adv's global table through its own TT exchange,
-# at its pace: meshd's count is compared with what batctl reads, twice in a
-# row equal (meshd's figure is from its last poll).
+# at its pace: meshd's count is compared with what batctl reads, retried
+# until they meet (meshd's figure is from its last poll).
 tg_count() { on n1 batctl meshif bat0 tgj | jq length; }
 tt_metric() { metric n1 'meshd_translation_table_entries{mesh="bat0",table="global"}'; }
 tt_agree() { [ "$(tt_metric)" = "$(tg_count)" ]; }
