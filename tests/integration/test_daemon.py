@@ -516,8 +516,12 @@ def test_pipeline_flood(d):
         for s, _ in socks:
             s.close()
     grew = (peak - before) / 1024
-    # output + read + framer per client, all of them within 32 MiB; slack
-    bound = min(clients * (256 + 64 + 64) / 1024, 32) + 10
+    # Output + read + framer per client, all of them within the 32 MiB that
+    # clients may hold together, and as much again for what the allocator
+    # keeps of buffers freed as clients are shed (seen: 27 to 49 MB). Without
+    # the per-client bounds this flood grows meshd by hundreds of MB; the
+    # 32 MiB cap itself is caught by test_held_bound.
+    bound = min(clients * (256 + 64 + 64) / 1024, 32) + 32
     name = (f"pipeline flood: {clients} non-reading clients ({sent // 1024} KiB of requests) "
             f"grew meshd by {grew:.1f} MB (bound {bound:.0f} MB)")
     if os.environ.get("MESHD_SANITIZED"):
