@@ -249,21 +249,23 @@ TEST_CASE("a reply in pieces goes out as it is made, as one line, in request ord
     Fixture f;
     // "rows" answers over 20 turns of the loop: a piece of 1000 rows each
     // turn, then the closing bracket; "broken" fails after its first piece.
+    std::function<void(int)> rowsTurn; // outlives the loop's timers, owns no cycle
+    CommandRegistry::Reply rowsReply;
     f.commands.addAsync("rows", "a long table", [&](const nlohmann::json &,
                                                     CommandRegistry::Reply reply) {
-        auto turn = std::make_shared<std::function<void(int)>>();
-        *turn = [&f, reply, turn](int k) {
+        rowsReply = std::move(reply);
+        rowsTurn = [&](int k) {
             std::string piece = k == 0 ? "[" : ",";
             for (int i = 0; i < 1000; ++i)
                 piece += (i ? "," : "") + std::to_string(k * 1000 + i);
-            reply(CommandResult::piece(std::move(piece)));
+            rowsReply(CommandResult::piece(std::move(piece)));
             if (k == 19) {
-                reply(CommandResult::successRaw("]"));
+                rowsReply(CommandResult::successRaw("]"));
                 return;
             }
-            f.loop.addTimer(std::chrono::milliseconds(5), [turn, k] { (*turn)(k + 1); });
+            f.loop.addTimer(std::chrono::milliseconds(5), [&rowsTurn, k] { rowsTurn(k + 1); });
         };
-        (*turn)(0);
+        rowsTurn(0);
     });
     f.commands.addAsync("broken", "fails half-way",
                         [&](const nlohmann::json &, CommandRegistry::Reply reply) {
